@@ -1,0 +1,138 @@
+/**
+ * Every error ircsock raises is an {@link IrcsockError} with a stable `code`.
+ * Tests and applications branch on `code`, never on the message text.
+ * The full list of codes lives in `docs/errors.md`.
+ */
+
+export interface IrcsockErrorOptions {
+  cause?: unknown;
+}
+
+export class IrcsockError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: IrcsockErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** A line that is not an IRC message (no command, empty source, CR/LF/NUL inside). */
+export class IrcParseError extends IrcsockError {
+  declare readonly code: 'ERR_IRC_PARSE';
+  /** The offending line. */
+  readonly line: string;
+
+  constructor(message: string, line: string) {
+    super('ERR_IRC_PARSE', message);
+    this.line = line;
+  }
+}
+
+/** A message that cannot be written without changing its meaning on the wire. */
+export class IrcFormatError extends IrcsockError {
+  declare readonly code: 'ERR_IRC_FORMAT';
+  /** Which part of the message is at fault: `tags`, `source`, `command` or `params[i]`. */
+  readonly field: string;
+
+  constructor(message: string, field: string) {
+    super('ERR_IRC_FORMAT', message);
+    this.field = field;
+  }
+}
+
+export type IrcLimitCode =
+  | 'ERR_LINE_TOO_LONG'
+  | 'ERR_SENDQ_EXCEEDED'
+  | 'ERR_READQ_EXCEEDED'
+  | 'ERR_EXCESS_FLOOD'
+  | 'ERR_ZLIB_BOMB';
+
+/** A configured limit was hit. `limit` is the bound, in the unit the code implies. */
+export class IrcLimitError extends IrcsockError {
+  declare readonly code: IrcLimitCode;
+  readonly limit: number;
+
+  constructor(code: IrcLimitCode, message: string, limit: number, options?: IrcsockErrorOptions) {
+    super(code, message, options);
+    this.limit = limit;
+  }
+}
+
+/** A line over the length limits; `part` says whether its tags or its body were too long. */
+export class IrcLineTooLongError extends IrcLimitError {
+  declare readonly code: 'ERR_LINE_TOO_LONG';
+  readonly part: 'tags' | 'body';
+
+  constructor(part: 'tags' | 'body', limit: number) {
+    super(
+      'ERR_LINE_TOO_LONG',
+      part === 'tags'
+        ? `line dropped: its tag section exceeds ${limit} bytes`
+        : `line dropped: its body exceeds ${limit} bytes including CRLF`,
+      limit,
+    );
+    this.part = part;
+  }
+}
+
+export type IrcTimeoutCode =
+  | 'ERR_CONNECT_TIMEOUT'
+  | 'ERR_TLS_HANDSHAKE_TIMEOUT'
+  | 'ERR_REGISTRATION_TIMEOUT'
+  | 'ERR_DISCONNECT_TIMEOUT';
+
+/** A deadline passed. `timeout` is the deadline in milliseconds. */
+export class IrcTimeoutError extends IrcsockError {
+  declare readonly code: IrcTimeoutCode;
+  readonly timeout: number;
+
+  constructor(code: IrcTimeoutCode, message: string, timeout: number) {
+    super(code, message);
+    this.timeout = timeout;
+  }
+}
+
+/** Corrupt data on a compressed link. */
+export class IrcZlibError extends IrcsockError {
+  declare readonly code: 'ERR_ZLIB';
+
+  constructor(message: string, options?: IrcsockErrorOptions) {
+    super('ERR_ZLIB', message, options);
+  }
+}
+
+export type IrcTlsCode = 'ERR_TLS' | 'ERR_TLS_CONFIG';
+
+/** A TLS failure that Node did not already give a code of its own. */
+export class IrcTlsError extends IrcsockError {
+  declare readonly code: IrcTlsCode;
+
+  constructor(code: IrcTlsCode, message: string, options?: IrcsockErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/** A malformed or untrusted PROXY protocol header. */
+export class IrcProxyError extends IrcsockError {
+  declare readonly code: 'ERR_PROXY_PROTOCOL';
+
+  constructor(message: string, options?: IrcsockErrorOptions) {
+    super('ERR_PROXY_PROTOCOL', message, options);
+  }
+}
+
+export type IrcArgumentCode = 'ERR_INVALID_ARG' | 'ERR_INVALID_OPTION' | 'ERR_UNKNOWN_OPTION' | 'ERR_BACKEND_CLOSED';
+
+/** A wrong argument or option, raised at once when it is given; the message names the fix. */
+export class IrcArgumentError extends IrcsockError {
+  declare readonly code: IrcArgumentCode;
+
+  constructor(code: IrcArgumentCode, message: string) {
+    super(code, message);
+  }
+}

@@ -1,0 +1,1 @@
+export { LineDecoder, type LineDecoderOptions, type DecodedLine } from './line-decoder.js';

@@ -1,0 +1,320 @@
+import { isAscii, isUtf8 } from 'node:buffer';
+import { IrcLineTooLongError } from '../errors.js';
+import { IRC_LIMITS } from '../message/limits.js';
+
+export interface LineDecoderOptions {
+  /** Bytes allowed for the tag section, `@` and trailing space included. Default 8191 (IRCv3). */
+  maxTagBytes?: number;
+  /** Bytes allowed for the rest of the line, CRLF included. Default 512 (RFC 1459). */
+  maxBodyBytes?: number;
+  /**
+   * How bytes become text. `'utf8-latin1'` (the default): a line that is valid
+   * UTF-8 is read as UTF-8, any other line as Latin-1, byte for byte, so legacy
+   * 8-bit text (ISO-8859-x, CP1252) keeps every byte and nothing throws — what
+   * irssi and WeeChat do with their fallback charset. `'utf8'`: invalid
+   * sequences become U+FFFD.
+   */
+  encoding?: 'utf8-latin1' | 'utf8';
+}
+
+/** What `next()` yields: a line (without CR/LF), or the error for a line it dropped. */
+export type DecodedLine = string | IrcLineTooLongError;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const SPACE = 0x20;
+const AT = 0x40;
+const REPLACEMENT = '\uFFFD';
+const HIGH_BYTE = /[\x80-\xff]/g;
+// Partial lines start in a small buffer and grow by doubling up to the limit;
+// a connection that never sends a split line never allocates one.
+const FIRST_PART_SIZE = 512;
+const KEEP_PART_SIZE = 1024;
+
+/**
+ * Turns a byte stream into IRC lines: one instance per connection. LF or CRLF
+ * ends a line (a lone CR does not); empty lines are skipped. It is pull-based:
+ * `write` a chunk, then call `next` until it returns `undefined`, so a caller
+ * can stop at any line and `takeRemainder` the exact bytes that follow it
+ * (e.g. to switch the link to zlib at that byte).
+ *
+ * A line over the limits is reported once, as an `IrcLineTooLongError` in the
+ * line's place; the rest of it, up to the next LF, is skipped without being
+ * kept, and decoding goes on with the next line.
+ */
+export class LineDecoder {
+  readonly maxTagBytes: number;
+  readonly maxBodyBytes: number;
+  readonly #maxLine: number;
+  readonly #legacy: boolean;
+  #chunk: Buffer | undefined = undefined;
+  #pos = 0;
+  #part: Buffer | undefined = undefined;
+  #partLen = 0;
+  #skipping = false;
+  // Complete lines of the current chunk, decoded in one go: one native call per
+  // chunk instead of one per line is what makes the decoder run at GB/s.
+  #text: string | undefined = undefined;
+  #textBytes: Buffer | undefined = undefined;
+  #textBase = 0;
+  #textPos = 0;
+  #nextHigh = Infinity;
+
+  constructor(opts: LineDecoderOptions = {}) {
+    this.maxTagBytes = opts.maxTagBytes ?? IRC_LIMITS.tagSection;
+    this.maxBodyBytes = opts.maxBodyBytes ?? IRC_LIMITS.body;
+    // The longest line kept, counted without its LF (a CR counts as body).
+    this.#maxLine = this.maxTagBytes + this.maxBodyBytes - 1;
+    this.#legacy = (opts.encoding ?? 'utf8-latin1') === 'utf8-latin1';
+  }
+
+  /** Bytes held: a partial line plus what has been written but not yet pulled. */
+  get buffered(): number {
+    const text = this.#text === undefined ? 0 : this.#text.length - this.#textPos;
+    return text + this.#partLen + (this.#chunk === undefined ? 0 : this.#chunk.length - this.#pos);
+  }
+
+  write(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    if (this.#chunk === undefined) {
+      this.#chunk = chunk;
+      this.#pos = 0;
+    } else {
+      // The caller wrote before pulling everything: rare, so joining is fine.
+      this.#chunk = Buffer.concat([this.#chunk.subarray(this.#pos), chunk]);
+      this.#pos = 0;
+    }
+  }
+
+  /** The next line, the error for a dropped line, or `undefined` when more bytes are needed. */
+  next(): DecodedLine | undefined {
+    for (;;) {
+      if (this.#text !== undefined) {
+        const line = this.#nextText(this.#text);
+        if (line !== undefined) return line;
+        continue;
+      }
+      const chunk = this.#chunk;
+      if (chunk === undefined) return undefined;
+      const start = this.#pos;
+      if (this.#partLen === 0 && !this.#skipping && this.#startText(chunk, start)) continue;
+      const lf = chunk.indexOf(LF, start);
+      if (lf < 0) {
+        this.#chunk = undefined;
+        return this.#stash(chunk, start);
+      }
+      this.#pos = lf + 1;
+      if (this.#pos >= chunk.length) this.#chunk = undefined;
+      if (this.#skipping) {
+        this.#skipping = false;
+        continue;
+      }
+
+      let line: Buffer;
+      if (this.#partLen > 0) {
+        if (this.#partLen + (lf - start) > this.#maxLine) {
+          const err = this.#overflow(this.#part as Buffer, 0, this.#partLen, chunk, start, lf);
+          this.#dropPart();
+          return err;
+        }
+        this.#append(chunk, start, lf);
+        line = (this.#part as Buffer).subarray(0, this.#partLen);
+        this.#partLen = 0;
+      } else {
+        line = chunk.subarray(start, lf);
+      }
+
+      let end = line.length;
+      if (end > 0 && line[end - 1] === CR) end--;
+      if (end === 0) continue;
+      const err = this.#checkLimits(line, end);
+      if (err !== undefined) {
+        this.#releasePart();
+        return err;
+      }
+      const text = this.#decode(line, end);
+      this.#releasePart();
+      return text;
+    }
+  }
+
+  /**
+   * Hands back every byte not yet returned as a line (a partial line and any
+   * unpulled bytes) and empties the decoder.
+   */
+  takeRemainder(): Buffer {
+    if (this.#text !== undefined) {
+      const base = this.#textBase + this.#textPos;
+      const textRest = (this.#textBytes as Buffer).subarray(base, this.#textBase + this.#text.length);
+      this.#text = undefined;
+      this.#textBytes = undefined;
+      if (this.#chunk !== undefined) {
+        this.#chunk = Buffer.concat([textRest, this.#chunk.subarray(this.#pos)]);
+      } else {
+        this.#chunk = textRest;
+      }
+      this.#pos = 0;
+    }
+    const part = this.#partLen > 0 ? (this.#part as Buffer).subarray(0, this.#partLen) : undefined;
+    const rest = this.#chunk === undefined ? undefined : this.#chunk.subarray(this.#pos);
+    const out =
+      part === undefined
+        ? rest ?? Buffer.alloc(0)
+        : rest === undefined
+          ? Buffer.from(part)
+          : Buffer.concat([part, rest]);
+    this.#chunk = undefined;
+    this.#pos = 0;
+    this.#partLen = 0;
+    this.#part = undefined;
+    this.#skipping = false;
+    return out;
+  }
+
+  /**
+   * Takes every complete line of the chunk as one Latin-1 string: one native
+   * call per chunk instead of one per line, and string offsets stay byte
+   * offsets, so the limits need no byte counting. Only lines that hold a byte
+   * over 0x7f are decoded again, alone, as UTF-8.
+   */
+  #startText(chunk: Buffer, start: number): boolean {
+    const lastLf = chunk.lastIndexOf(LF);
+    if (lastLf < start) return false;
+    this.#text = chunk.toString('latin1', start, lastLf + 1);
+    this.#textBytes = chunk;
+    this.#textBase = start;
+    this.#textPos = 0;
+    this.#nextHigh = isAscii(chunk.subarray(start, lastLf + 1)) ? Infinity : this.#findHigh(0);
+    this.#pos = lastLf + 1;
+    if (this.#pos >= chunk.length) this.#chunk = undefined;
+    return true;
+  }
+
+  #findHigh(from: number): number {
+    HIGH_BYTE.lastIndex = from;
+    const m = HIGH_BYTE.exec(this.#text as string);
+    return m === null ? Infinity : m.index;
+  }
+
+  /** The next line of the current text; `undefined` once it is used up. */
+  #nextText(text: string): DecodedLine | undefined {
+    for (;;) {
+      const start = this.#textPos;
+      const lf = text.indexOf('\n', start);
+      if (lf < 0) {
+        this.#text = undefined;
+        this.#textBytes = undefined;
+        return undefined;
+      }
+      this.#textPos = lf + 1;
+      let end = lf;
+      if (end > start && text.charCodeAt(end - 1) === CR) end--;
+      if (end === start) continue;
+
+      let bodyStart = start;
+      if (text.charCodeAt(start) === AT) {
+        const sp = text.indexOf(' ', start);
+        const tagEnd = sp < 0 || sp >= end ? end : sp + 1;
+        if (tagEnd - start > this.maxTagBytes) return new IrcLineTooLongError('tags', this.maxTagBytes);
+        bodyStart = tagEnd;
+      }
+      // The body is counted with its CRLF, whatever the peer ended it with.
+      if (end - bodyStart + 2 > this.maxBodyBytes) return new IrcLineTooLongError('body', this.maxBodyBytes);
+
+      if (this.#nextHigh >= end) return text.slice(start, end);
+      this.#nextHigh = this.#findHigh(lf);
+      const bytes = this.#textBytes as Buffer;
+      const base = this.#textBase;
+      return this.#decode(bytes.subarray(base + start, base + end), end - start);
+    }
+  }
+
+  #stash(chunk: Buffer, start: number): IrcLineTooLongError | undefined {
+    if (this.#skipping) return undefined;
+    const n = chunk.length - start;
+    if (this.#partLen + n > this.#maxLine) {
+      const err =
+        this.#partLen > 0
+          ? this.#overflow(this.#part as Buffer, 0, this.#partLen, chunk, start, chunk.length)
+          : this.#overflow(chunk, start, chunk.length);
+      this.#dropPart();
+      this.#skipping = true;
+      return err;
+    }
+    this.#append(chunk, start, chunk.length);
+    return undefined;
+  }
+
+  #append(src: Buffer, start: number, end: number): void {
+    const need = this.#partLen + (end - start);
+    let part = this.#part;
+    if (part === undefined || part.length < need) {
+      let size = part === undefined ? FIRST_PART_SIZE : part.length * 2;
+      while (size < need) size *= 2;
+      const grown = Buffer.allocUnsafe(Math.min(size, this.#maxLine));
+      if (part !== undefined && this.#partLen > 0) part.copy(grown, 0, 0, this.#partLen);
+      this.#part = part = grown;
+    }
+    src.copy(part, this.#partLen, start, end);
+    this.#partLen = need;
+  }
+
+  #dropPart(): void {
+    this.#partLen = 0;
+    this.#releasePart();
+  }
+
+  // A buffer grown for one long line is not kept for the life of the connection.
+  #releasePart(): void {
+    if (this.#part !== undefined && this.#part.length > KEEP_PART_SIZE) this.#part = undefined;
+  }
+
+  #checkLimits(line: Buffer, end: number): IrcLineTooLongError | undefined {
+    let bodyStart = 0;
+    if (line[0] === AT) {
+      const sp = line.indexOf(SPACE);
+      const tagSection = sp < 0 || sp >= end ? end : sp + 1;
+      if (tagSection > this.maxTagBytes) return new IrcLineTooLongError('tags', this.maxTagBytes);
+      bodyStart = tagSection;
+    }
+    // The body is counted with its CRLF, whatever the peer ended it with.
+    if (end - bodyStart + 2 > this.maxBodyBytes) return new IrcLineTooLongError('body', this.maxBodyBytes);
+    return undefined;
+  }
+
+  // The line so far is buf[start, end) followed by more[moreStart, moreEnd): a
+  // partial line's tag section may end in the chunk that overflows it, and the
+  // part reported must not depend on where the chunks were split.
+  #overflow(
+    buf: Buffer,
+    start: number,
+    end: number,
+    more?: Buffer,
+    moreStart = 0,
+    moreEnd = 0,
+  ): IrcLineTooLongError {
+    if (buf[start] === AT) {
+      let tagSection = -1;
+      const sp = buf.indexOf(SPACE, start);
+      if (sp >= 0 && sp < end) {
+        tagSection = sp + 1 - start;
+      } else if (more !== undefined) {
+        const msp = more.indexOf(SPACE, moreStart);
+        if (msp >= 0 && msp < moreEnd) tagSection = end - start + (msp + 1 - moreStart);
+      }
+      if (tagSection < 0 || tagSection > this.maxTagBytes) {
+        return new IrcLineTooLongError('tags', this.maxTagBytes);
+      }
+    }
+    return new IrcLineTooLongError('body', this.maxBodyBytes);
+  }
+
+  #decode(line: Buffer, end: number): string {
+    const text = line.toString('utf8', 0, end);
+    // Only a line holding U+FFFD can be invalid UTF-8, so valid text pays one scan.
+    if (this.#legacy && text.includes(REPLACEMENT) && !isUtf8(line.subarray(0, end))) {
+      return line.toString('latin1', 0, end);
+    }
+    return text;
+  }
+}

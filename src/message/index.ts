@@ -1,0 +1,6 @@
+export { parseLine } from './parse.js';
+export { formatLine, type FormatOptions } from './format.js';
+export { IrcMessage, type IrcMessageInit } from './message.js';
+export { parseTags, escapeTagValue, unescapeTagValue, type IrcTags } from './tags.js';
+export { parseSource, type IrcSourceParts } from './source.js';
+export { IRC_LIMITS, messageSizes, type IrcMessageSizes } from './limits.js';
