@@ -4,8 +4,9 @@ import tls, { TLSSocket, type ConnectionOptions, type SecureContextOptions, type
 import { Connection, type ConnectionHooks, type ConnectionId } from './connection.js';
 import { Connector, type ConnectorId } from './connector.js';
 import { IrcArgumentError, IrcFormatError, IrcTimeoutError, IrcTlsError, type IrcLineTooLongError, type IrcParseError } from './errors.js';
-import { DEFAULT_LIMITS, type Limits } from './limits.js';
-import { Listener, type ListenerId } from './listener.js';
+import { DEFAULT_LIMITS, type FloodOptions, type Limits } from './limits.js';
+import { Admission, type AdmissionOptions } from './admission/admission.js';
+import { Listener, type AdmissionCheck, type ListenerId } from './listener.js';
 import { formatLine, type FormatOptions } from './message/format.js';
 import type { IrcMessage, IrcMessageInit } from './message/message.js';
 import { checkDuration, checkKeys, checkPort, resolveLimits } from './options.js';
@@ -29,8 +30,20 @@ export interface BackendEvents {
   /** The write queue passed `limits.sendQHighWater`; fires again only after it fell below half of it. */
   sendQueueHigh: [conn: Connection, queuedBytes: number];
   compressed: [conn: Connection];
+  /** A listener turned a peer away (admission limits, lists, or its `check` hook); no connection was made. */
+  connectionRefused: [refusal: ConnectionRefusal];
   /** A TLS handshake on a listener failed; no connection was made. */
   tlsClientError: [listener: Listener, err: Error, peer: { addr: string | undefined; port: number | undefined }];
+}
+
+/** Why a listener turned a peer away. */
+export interface ConnectionRefusal {
+  listener: Listener;
+  addr: string;
+  port: number;
+  /** `ERR_DENIED`, `ERR_NOT_ALLOWED`, `ERR_THROTTLED`, `ERR_TOO_MANY_PER_IP`, `ERR_TOO_MANY_TOTAL`, `ERR_INVALID_ADDRESS`, `ERR_CHECK_REFUSED` or `ERR_CHECK_FAILED`. */
+  code: string;
+  reason: string;
 }
 
 /** Key and certificate: PEM text, Buffers, or file paths, in Node's own option names. */
@@ -60,6 +73,18 @@ export interface ListenerOptions {
   args?: unknown;
   limits?: Partial<Limits>;
   backlog?: number;
+  /**
+   * Who may connect: CIDR allow/deny lists, connections per IP (IPv6 by /64)
+   * and in total, an accept-rate throttle per IP. On by default with
+   * protective limits (see `ADMISSION_DEFAULTS`; loopback is exempt from the
+   * per-IP ones). An `Admission` instance may be shared by several listeners;
+   * `false` turns it off.
+   */
+  admission?: AdmissionOptions | Admission | false;
+  /** An async hook that admits or refuses each peer before `listenerOpen` (e.g. a DNS blocklist). */
+  check?: AdmissionCheck;
+  /** Per-connection flood control (off by default). */
+  flood?: FloodOptions | false;
 }
 
 export interface ConnectorOptions {
@@ -91,7 +116,8 @@ export type ConnectionTarget = ConnectionId | Connection;
 /** What `closeListener` accepts: an id, the listener, or the seed's address/port match. */
 export type ListenerTarget = ListenerId | Listener | { addr: string; port?: number } | { addr?: string; port: number };
 
-const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'tls', 'idle', 'args', 'limits', 'backlog'];
+const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'tls', 'idle', 'args', 'limits', 'backlog', 'admission', 'check', 'flood'];
+const FLOOD_KEYS = ['rate', 'burst', 'mode', 'maxDelay'];
 const CONNECTOR_KEYS = ['addr', 'port', 'bindAddr', 'ipv6', 'tls', 'timeout', 'idle', 'args', 'limits'];
 const BACKEND_KEYS = ['colonify', 'tls', 'limits'];
 const DEFAULT_IDLE = 180_000;
@@ -105,6 +131,8 @@ export class Backend extends EventEmitter<BackendEvents> {
   readonly #listeners = new Map<ListenerId, Listener>();
   readonly #connectors = new Map<ConnectorId, { connector: Connector; abort: (err: Error) => void }>();
   readonly #connections = new Map<ConnectionId, Connection>();
+  // TLS peers still in their handshake: no Connection owns them yet, but shutdown must close them.
+  readonly #handshaking = new Map<string, Socket>();
   readonly #formatOpts: FormatOptions;
   readonly #limits: Limits;
   readonly #tls: BackendTlsOptions | undefined;
@@ -131,10 +159,14 @@ export class Backend extends EventEmitter<BackendEvents> {
       inputError: (c, e) => this.emit('inputError', c, e),
       idle: (c) => this.emit('connectionIdle', c),
       sendQueueHigh: (c, n) => this.emit('sendQueueHigh', c, n),
+      compressed: (c) => this.emit('compressed', c),
       closed: (c, reason, err) => {
         this.#connections.delete(c.id);
-        this.emit('disconnect', c, reason, err);
-        this.#maybeSettled();
+        try {
+          this.emit('disconnect', c, reason, err);
+        } finally {
+          this.#maybeSettled();
+        }
       },
       scheduleFlush: (c) => {
         this.#dirty.push(c);
@@ -177,9 +209,18 @@ export class Backend extends EventEmitter<BackendEvents> {
     const limits = resolveLimits(where, this.#limits, opts.limits);
     const secure = opts.tls !== undefined && opts.tls !== false;
 
+    const admission =
+      opts.admission === false ? undefined : opts.admission instanceof Admission ? opts.admission : new Admission(opts.admission ?? {});
+    const flood = opts.flood === undefined || opts.flood === false ? undefined : checkFlood(where, opts.flood);
+    if (opts.check !== undefined && typeof opts.check !== 'function') {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'check' must be a function (req) => boolean | string | Promise<…>`);
+    }
+
     let server: net.Server;
     if (secure) {
-      server = tls.createServer(this.#serverTlsOptions(where, typeof opts.tls === 'object' ? opts.tls : undefined));
+      const tlsOpts = this.#serverTlsOptions(where, typeof opts.tls === 'object' ? opts.tls : undefined);
+      if (Number.isFinite(limits.tlsHandshakeTimeout)) tlsOpts.handshakeTimeout = limits.tlsHandshakeTimeout;
+      server = tls.createServer(tlsOpts);
     } else {
       server = net.createServer();
     }
@@ -193,20 +234,37 @@ export class Backend extends EventEmitter<BackendEvents> {
       args: opts.args,
       limits,
       server,
+      admission,
+      check: opts.check,
+      flood,
       close: (l) => this.closeListener(l) > 0,
     });
     if (secure) {
+      // Before the TLS server's own handler: a refused peer costs no handshake.
+      server.prependListener('connection', (socket: Socket) => {
+        this.#gate(socket, listener);
+      });
+      server.on('connection', (socket: Socket) => {
+        if (socket.destroyed) return;
+        const key = handshakeKey(listener, socket);
+        this.#handshaking.set(key, socket);
+        socket.once('close', () => {
+          if (this.#handshaking.get(key) === socket) this.#handshaking.delete(key);
+        });
+      });
       server.on('secureConnection', (socket: TLSSocket) => {
-        this.#accept(socket, listener);
+        this.#handshaking.delete(handshakeKey(listener, socket));
+        this.#check(socket, listener);
       });
       server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
         const peer = { addr: socket.remoteAddress, port: socket.remotePort };
         socket.destroy();
-        this.emit('tlsClientError', listener, err, peer);
+        // During shutdown the failed handshakes are the ones shutdown cut short.
+        if (!this.#closing) this.emit('tlsClientError', listener, err, peer);
       });
     } else {
       server.on('connection', (socket: Socket) => {
-        this.#accept(socket, listener);
+        if (this.#gate(socket, listener)) this.#check(socket, listener);
       });
     }
 
@@ -335,6 +393,8 @@ export class Backend extends EventEmitter<BackendEvents> {
           limits,
           tls: secure ? tlsInfo(socket as TLSSocket) : undefined,
           hooks: this.#hooks,
+          firstLineDeadline: false,
+          flood: undefined,
         });
         this.#connections.set(conn.id, conn);
         this.emit('connectorOpen', conn);
@@ -398,6 +458,45 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   /**
+   * Compresses the link (zlib stream per direction, as the seed's
+   * POE::Filter::Zlib::Stream) once everything queued now has been written
+   * out — the seed's "next flush" switch. Sends made meanwhile wait and go
+   * out compressed. False for an unknown target.
+   */
+  setCompressedLink(target: ConnectionTarget): boolean {
+    const conn = this.#find(target);
+    if (conn === undefined) return false;
+    conn.compressAfterDrain();
+    return true;
+  }
+
+  /**
+   * Compresses the link from this exact point: what is already queued goes
+   * out plain, every later send compressed; every received byte not yet
+   * dispatched — called from an `input` handler, everything after that line,
+   * even within the same socket read — is inflated. False for an unknown target.
+   */
+  setCompressedLinkNow(target: ConnectionTarget): boolean {
+    const conn = this.#find(target);
+    if (conn === undefined) return false;
+    conn.compressNow();
+    return true;
+  }
+
+  /**
+   * Back to plain: compressed bytes already received are still inflated and
+   * dispatched first; what is queued goes out compressed, later sends plain.
+   * The peer must switch at the same point of the protocol. False for an
+   * unknown target.
+   */
+  unsetCompressedLink(target: ConnectionTarget): boolean {
+    const conn = this.#find(target);
+    if (conn === undefined) return false;
+    conn.uncompress();
+    return true;
+  }
+
+  /**
    * Closes every listener, abandons pending connectors, disconnects every
    * connection after its queue drains (each with its deadline), and resolves
    * when every socket is closed. Afterwards no ircsock handle or timer is left.
@@ -411,6 +510,8 @@ export class Backend extends EventEmitter<BackendEvents> {
     for (const l of [...this.#listeners.values()]) this.closeListener(l);
     for (const { abort } of [...this.#connectors.values()]) abort(closedError('createConnector()'));
     for (const conn of [...this.#connections.values()]) conn.disconnect(reason);
+    for (const socket of [...this.#handshaking.values()]) socket.destroy();
+    this.#handshaking.clear();
     this.#maybeSettled();
     return this.#shutdown;
   }
@@ -418,6 +519,75 @@ export class Backend extends EventEmitter<BackendEvents> {
   #find(target: ConnectionTarget): Connection | undefined {
     const conn = typeof target === 'number' ? this.#connections.get(target) : target;
     return conn !== undefined && this.#connections.get(conn.id) === conn ? conn : undefined;
+  }
+
+  /** The built-in admission limits, on the raw socket; false when the peer was turned away. */
+  #gate(socket: Socket, listener: Listener): boolean {
+    if (this.#closing) {
+      socket.destroy();
+      return false;
+    }
+    const admission = listener.admission;
+    if (admission === undefined) return true;
+    const verdict = admission.admit(socket.remoteAddress ?? '');
+    if (!verdict.ok) {
+      this.#refuse(socket, listener, verdict.code, verdict.reason);
+      return false;
+    }
+    // The raw socket closes however the connection ends, handshake failures included.
+    socket.once('close', () => admission.release(verdict.key));
+    return true;
+  }
+
+  /** Runs the listener's `check` hook, if any, then accepts. */
+  #check(socket: Socket, listener: Listener): void {
+    const check = listener.check;
+    if (check === undefined) {
+      this.#accept(socket, listener);
+      return;
+    }
+    const req = { addr: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, listener };
+    // Until a Connection owns the socket, an error on it must not go unhandled.
+    socket.on('error', noop);
+    const decide = (verdict: boolean | string): void => {
+      socket.off('error', noop);
+      if (socket.destroyed) return;
+      if (verdict === true) this.#accept(socket, listener);
+      else this.#refuse(socket, listener, 'ERR_CHECK_REFUSED', typeof verdict === 'string' ? verdict : 'Access denied');
+    };
+    const failed = (err: unknown): void => {
+      socket.off('error', noop);
+      this.#refuse(socket, listener, 'ERR_CHECK_FAILED', 'Access check failed');
+      this.emit('listenerFailure', listener, err as NodeJS.ErrnoException);
+    };
+    let verdict: boolean | string | Promise<boolean | string>;
+    try {
+      verdict = check(req);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (typeof verdict === 'object') verdict.then(decide, failed);
+    else decide(verdict);
+  }
+
+  /**
+   * Turns a peer away: one `ERROR` line when that needs no waiting (plain
+   * TCP; a TLS peer has no session yet), then the socket is closed.
+   */
+  #refuse(socket: Socket, listener: Listener, code: string, reason: string): void {
+    const addr = socket.remoteAddress ?? '';
+    const port = socket.remotePort ?? 0;
+    if (!socket.destroyed) {
+      if (socket instanceof TLSSocket || listener.tls) {
+        socket.destroy();
+      } else {
+        socket.on('error', noop);
+        socket.end(`ERROR :Closing link: ${addr} (${reason})\r\n`);
+        socket.once('finish', () => socket.destroy());
+      }
+    }
+    this.emit('connectionRefused', { listener, addr, port, code, reason });
   }
 
   #accept(socket: Socket, listener: Listener): void {
@@ -436,6 +606,8 @@ export class Backend extends EventEmitter<BackendEvents> {
       limits: listener.limits,
       tls: socket instanceof TLSSocket ? tlsInfo(socket) : undefined,
       hooks: this.#hooks,
+      firstLineDeadline: true,
+      flood: listener.flood,
     });
     this.#connections.set(conn.id, conn);
     this.emit('listenerOpen', conn, listener);
@@ -491,6 +663,26 @@ export class Backend extends EventEmitter<BackendEvents> {
       settle();
     }
   }
+}
+
+function checkFlood(where: string, flood: FloodOptions): FloodOptions {
+  checkKeys(`${where} flood`, flood, FLOOD_KEYS);
+  for (const key of ['rate', 'burst'] as const) {
+    const v = flood[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: flood.${key} must be a positive number, got ${String(v)}`);
+    }
+  }
+  if (flood.mode !== undefined && flood.mode !== 'delay' && flood.mode !== 'disconnect') {
+    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: flood.mode must be 'delay' or 'disconnect'`);
+  }
+  if (flood.maxDelay !== undefined) checkDuration(where, 'flood.maxDelay', flood.maxDelay);
+  return { ...flood };
+}
+
+/** Names a socket by listener and peer: the raw socket and the TLS socket over it share the peer. */
+function handshakeKey(listener: Listener, socket: Socket): string {
+  return `${listener.id} ${socket.remoteAddress ?? ''} ${socket.remotePort ?? 0}`;
 }
 
 function closedError(where: string): IrcArgumentError {

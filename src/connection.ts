@@ -1,7 +1,9 @@
 import type { Socket } from 'node:net';
-import { IrcLimitError, IrcTimeoutError, type IrcLineTooLongError, type IrcParseError } from './errors.js';
+import { IrcLimitError, IrcTimeoutError, type IrcLineTooLongError, type IrcParseError, type IrcsockError } from './errors.js';
 import { LineDecoder } from './framing/line-decoder.js';
-import type { Limits } from './limits.js';
+import { LinkDeflater, LinkInflater } from './framing/zlib.js';
+import type { FloodOptions, Limits } from './limits.js';
+import { TokenBucket } from './limits/token-bucket.js';
 import type { IrcMessage } from './message/message.js';
 import { parseLine } from './message/parse.js';
 import type { TlsInfo } from './transport/tls.js';
@@ -14,6 +16,7 @@ export interface ConnectionHooks {
   inputError(conn: Connection, err: IrcParseError | IrcLineTooLongError): void;
   idle(conn: Connection): void;
   sendQueueHigh(conn: Connection, queuedBytes: number): void;
+  compressed(conn: Connection): void;
   /** Called exactly once, when the socket is gone. */
   closed(conn: Connection, reason: string, err: Error | undefined): void;
   /** Asks for `flush()` once the current turn of the event loop is over. */
@@ -31,9 +34,13 @@ export interface ConnectionInit {
   limits: Limits;
   tls: TlsInfo | undefined;
   hooks: ConnectionHooks;
+  /** Drop the connection when no complete line arrives in `limits.firstLineTimeout`. */
+  firstLineDeadline: boolean;
+  flood: FloodOptions | undefined;
 }
 
 const SENDQ_ERROR = Buffer.from('ERROR :SendQ exceeded\r\n');
+const EMPTY = Buffer.alloc(0);
 // After a SendQ overflow the peer is not reading: give the ERROR line a moment, no more.
 const SENDQ_GRACE = 1_000;
 
@@ -90,6 +97,24 @@ export class Connection {
   #closeError: Error | undefined = undefined;
   #idleTimer: NodeJS.Timeout | undefined = undefined;
   #closeTimer: NodeJS.Timeout | undefined = undefined;
+  #firstLineTimer: NodeJS.Timeout | undefined = undefined;
+  readonly #flood: TokenBucket | undefined;
+  readonly #floodDisconnects: boolean;
+  readonly #floodMaxDelay: number;
+  // A line flood control holds back, and the timer that lets it go.
+  #heldLine: string | undefined = undefined;
+  #floodTimer: NodeJS.Timeout | undefined = undefined;
+  #inflater: LinkInflater | undefined = undefined;
+  #deflater: LinkDeflater | undefined = undefined;
+  // Compressed streams being wound down by unsetCompressedLink: plain input
+  // waits behind what the old inflater still holds, plain output behind the
+  // old deflater's last batch.
+  #oldInflater: LinkInflater | undefined = undefined;
+  #oldDeflater: LinkDeflater | undefined = undefined;
+  #heldInput: Buffer[] = [];
+  #heldOutput: Buffer[] = [];
+  #compressAfterDrain = false;
+  #endWhenDeflated = false;
 
   constructor(init: ConnectionInit) {
     const s = init.socket;
@@ -109,6 +134,10 @@ export class Connection {
     this.#socket = s;
     this.#hooks = init.hooks;
     this.#decoder = new LineDecoder({ maxTagBytes: init.limits.maxTagBytes, maxBodyBytes: init.limits.maxBodyBytes });
+    const flood = init.flood;
+    this.#flood = flood === undefined ? undefined : new TokenBucket({ rate: flood.rate, burst: flood.burst });
+    this.#floodDisconnects = flood?.mode === 'disconnect';
+    this.#floodMaxDelay = flood?.maxDelay ?? 10_000;
 
     s.setNoDelay(true);
     s.on('data', (chunk: Buffer) => {
@@ -128,7 +157,18 @@ export class Connection {
     s.on('close', () => {
       this.#finalize();
     });
-    if (this.idle > 0) this.#armIdle(this.idle);
+    if (this.idle > 0 && Number.isFinite(this.idle)) this.#armIdle(this.idle);
+    const firstLine = init.limits.firstLineTimeout;
+    if (init.firstLineDeadline && Number.isFinite(firstLine)) {
+      this.#firstLineTimer = setTimeout(() => {
+        if (this.linesIn > 0) return;
+        this.disconnectNow(
+          'Registration timeout',
+          new IrcTimeoutError('ERR_REGISTRATION_TIMEOUT', `no complete line within ${firstLine} ms`, firstLine),
+        );
+      }, firstLine);
+      this.#firstLineTimer.unref();
+    }
   }
 
   /** The underlying socket (the seed's `get_socket`), for what ircsock does not cover. */
@@ -138,7 +178,11 @@ export class Connection {
 
   /** Bytes waiting to reach the kernel: ircsock's queue plus the socket's buffer. */
   get queuedBytes(): number {
-    return this.#pendingBytes + this.#socket.writableLength;
+    return this.#pendingBytes + this.#socket.writableLength + this.#deflatedPending();
+  }
+
+  #deflatedPending(): number {
+    return (this.#deflater?.pending ?? 0) + (this.#oldDeflater?.pending ?? 0);
   }
 
   /** @internal Queues one formatted line; false when it was dropped. */
@@ -147,7 +191,7 @@ export class Connection {
     this.#pending.push(buf);
     this.#pendingBytes += buf.length;
     this.linesOut++;
-    const queued = this.#pendingBytes + this.#socket.writableLength;
+    const queued = this.queuedBytes;
     if (queued > this.limits.sendQ) {
       this.#sendQExceeded(queued);
       return false;
@@ -170,6 +214,8 @@ export class Connection {
    */
   flush(): void {
     this.#scheduled = false;
+    // Sends made after setCompressedLink wait for the switch, to go out compressed.
+    if (this.#compressAfterDrain) return;
     if (this.#pendingBytes === 0 || this.#socket.destroyed || this.#ended) return;
     if (this.#socket.writableNeedDrain) return;
     this.#writeOut();
@@ -180,8 +226,19 @@ export class Connection {
     const data = this.#pending.length === 1 ? (this.#pending[0] as Buffer) : Buffer.concat(this.#pending, this.#pendingBytes);
     this.#pending.length = 0;
     this.#pendingBytes = 0;
-    this.bytesOut += data.length;
-    this.#socket.write(data);
+    this.#writeRaw(data);
+  }
+
+  /** Bytes after the queue: through the deflater when compressed, else straight out. */
+  #writeRaw(data: Buffer): void {
+    if (this.#deflater !== undefined) {
+      this.#deflater.write(data);
+    } else if (this.#oldDeflater !== undefined) {
+      this.#heldOutput.push(data);
+    } else {
+      this.bytesOut += data.length;
+      this.#socket.write(data);
+    }
   }
 
   /** @internal Close once the queue has drained; by force after `limits.disconnectTimeout`. */
@@ -204,10 +261,120 @@ export class Connection {
     this.#socket.destroy();
   }
 
+  /**
+   * @internal Compression in both directions from this point: what is queued
+   * goes out plain first, every later send is deflated; every byte not yet
+   * dispatched as a line — the rest of the socket read that carried the line
+   * being handled included — is inflated.
+   */
+  compressNow(): void {
+    if (this.#finalized || this.#inflater !== undefined) return;
+    this.#compressAfterDrain = false;
+    if (this.#pendingBytes > 0 && !this.#ended) this.#writeOut();
+    this.#startCompression();
+  }
+
+  /** @internal Compression once what is queued now has reached the kernel (the seed's flushed event). */
+  compressAfterDrain(): void {
+    if (this.#finalized || this.#inflater !== undefined || this.#compressAfterDrain) return;
+    if (this.#pendingBytes === 0 && this.#socket.writableLength === 0) {
+      this.#startCompression();
+      return;
+    }
+    if (this.#pendingBytes > 0 && !this.#ended) this.#writeOut();
+    this.#compressAfterDrain = true;
+    // Writes complete in order: this callback runs once everything before it is out.
+    this.#socket.write(EMPTY, () => {
+      if (!this.#compressAfterDrain || this.#finalized) return;
+      this.#compressAfterDrain = false;
+      this.#startCompression();
+      if (this.#pendingBytes > 0) this.flush();
+    });
+  }
+
+  #startCompression(): void {
+    const fail = (err: IrcsockError): void => {
+      this.disconnectNow(err.code === 'ERR_ZLIB' ? 'Compression error' : 'Decompression limit exceeded', err);
+    };
+    const inflater: LinkInflater = new LinkInflater({
+      onData: (chunk) => {
+        this.#feed(chunk);
+      },
+      onDrain: () => {
+        if (this.#oldInflater === inflater) this.#retireInflater();
+      },
+      onError: fail,
+    });
+    this.#inflater = inflater;
+    this.#deflater = new LinkDeflater({
+      onData: (chunk) => {
+        this.bytesOut += chunk.length;
+        this.#socket.write(chunk);
+        this.#afterDeflate();
+      },
+      onError: fail,
+    });
+    this.compressed = true;
+    const rest = this.#decoder.takeRemainder();
+    if (rest.length > 0) inflater.write(rest);
+    this.#hooks.compressed(this);
+  }
+
+  /**
+   * @internal Back to plain in both directions: bytes already handed to the
+   * inflater are still inflated and dispatched first, and plain input that
+   * arrives meanwhile waits behind them; output queued so far goes out
+   * compressed, every later send plain.
+   */
+  uncompress(): void {
+    this.#compressAfterDrain = false;
+    const inflater = this.#inflater;
+    const deflater = this.#deflater;
+    if (inflater === undefined || deflater === undefined) return;
+    if (this.#pendingBytes > 0 && !this.#ended) this.#writeOut();
+    this.#inflater = undefined;
+    this.#deflater = undefined;
+    this.compressed = false;
+    this.#oldInflater = inflater;
+    this.#oldDeflater = deflater;
+    this.#retireInflater();
+    this.#afterDeflate();
+  }
+
+  // Called after every inflated chunk while an old inflater winds down.
+  #retireInflater(): void {
+    const old = this.#oldInflater;
+    if (old === undefined || old.pending > 0) return;
+    old.close();
+    this.#oldInflater = undefined;
+    const held = this.#heldInput;
+    this.#heldInput = [];
+    for (const chunk of held) this.#feed(chunk);
+  }
+
+  #afterDeflate(): void {
+    const old = this.#oldDeflater;
+    if (old !== undefined && old.pending === 0) {
+      old.close();
+      this.#oldDeflater = undefined;
+      const held = this.#heldOutput;
+      this.#heldOutput = [];
+      for (const data of held) this.#writeRaw(data);
+    }
+    if (this.#endWhenDeflated && this.#deflatedPending() === 0 && !this.#socket.destroyed) {
+      this.#endWhenDeflated = false;
+      this.#socket.end();
+    }
+  }
+
   #end(deadline: number): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#socket.end();
+    if (this.#deflatedPending() > 0) {
+      this.#endWhenDeflated = true;
+    } else {
+      this.#socket.end();
+    }
     this.#closeTimer = setTimeout(() => {
       this.#closeError ??= new IrcTimeoutError(
         'ERR_DISCONNECT_TIMEOUT',
@@ -226,37 +393,100 @@ export class Connection {
     this.disconnecting = 'SendQ exceeded';
     this.#pending.length = 0;
     this.#pendingBytes = 0;
-    if (!this.#socket.destroyed && !this.#ended) this.#socket.write(SENDQ_ERROR);
+    if (!this.#socket.destroyed && !this.#ended) this.#writeRaw(SENDQ_ERROR);
     this.#end(Math.min(SENDQ_GRACE, this.limits.disconnectTimeout));
   }
 
   #onData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
-    this.seen = Date.now();
+    if (this.#inflater !== undefined) {
+      this.#inflater.write(chunk);
+    } else if (this.#oldInflater !== undefined) {
+      this.#heldInput.push(chunk);
+    } else {
+      this.#feed(chunk);
+    }
+  }
+
+  #feed(chunk: Buffer): void {
     this.#decoder.write(chunk);
     this.#dispatch();
+    // Only input that is held back can pile up: a paused connection, or an
+    // inflater that keeps producing while lines wait.
+    if (this.#decoder.buffered > this.limits.readQ && !this.#socket.destroyed) {
+      const limit = this.limits.readQ;
+      this.disconnectNow(
+        'Excess Flood',
+        new IrcLimitError('ERR_READQ_EXCEEDED', `more than ${limit} bytes of input waiting to be dispatched`, limit),
+      );
+    }
   }
 
   #dispatch(): void {
+    if (this.#floodTimer !== undefined) return;
     const decoder = this.#decoder;
     const hooks = this.#hooks;
-    while (!this.#socket.destroyed) {
-      const item = decoder.next();
-      if (item === undefined) return;
-      if (typeof item !== 'string') {
-        hooks.inputError(this, item);
-        continue;
+    const linesBefore = this.linesIn;
+    // A throwing event handler propagates (Node's convention); the bookkeeping
+    // below still runs, and lines not yet dispatched wait for the next read.
+    try {
+      while (!this.#socket.destroyed) {
+        const item = decoder.next();
+        if (item === undefined) break;
+        if (typeof item !== 'string') {
+          hooks.inputError(this, item);
+          continue;
+        }
+        this.linesIn++;
+        if (this.#flood !== undefined && this.#overBudget(item)) break;
+        this.#deliver(item);
       }
-      this.linesIn++;
-      let msg: IrcMessage;
-      try {
-        msg = parseLine(item);
-      } catch (err) {
-        hooks.inputError(this, err as IrcParseError);
-        continue;
+    } finally {
+      // Input means complete lines: a peer dribbling bytes that never end a line goes idle.
+      if (this.linesIn !== linesBefore) {
+        this.seen = Date.now();
+        if (this.#firstLineTimer !== undefined) {
+          clearTimeout(this.#firstLineTimer);
+          this.#firstLineTimer = undefined;
+        }
       }
-      hooks.input(this, msg);
     }
+  }
+
+  #deliver(line: string): void {
+    let msg: IrcMessage;
+    try {
+      msg = parseLine(line);
+    } catch (err) {
+      this.#hooks.inputError(this, err as IrcParseError);
+      return;
+    }
+    this.#hooks.input(this, msg);
+  }
+
+  /** Charges flood control for a line; true when the line is held back (or the peer dropped). */
+  #overBudget(line: string): boolean {
+    const flood = this.#flood as TokenBucket;
+    const wait = flood.take();
+    if (wait === 0) return false;
+    if (this.#floodDisconnects || flood.debt > this.#floodMaxDelay) {
+      this.disconnectNow('Excess Flood', new IrcLimitError('ERR_EXCESS_FLOOD', `more than ${flood.rate} lines/s`, flood.rate));
+      return true;
+    }
+    // Fakelag: hold this line, stop reading, go on when the bucket has paid for it.
+    this.#heldLine = line;
+    this.#socket.pause();
+    this.#floodTimer = setTimeout(() => {
+      this.#floodTimer = undefined;
+      const held = this.#heldLine;
+      this.#heldLine = undefined;
+      if (this.#socket.destroyed) return;
+      if (held !== undefined) this.#deliver(held);
+      this.#socket.resume();
+      this.#dispatch();
+    }, wait);
+    this.#floodTimer.unref();
+    return true;
   }
 
   // One timer per idle period, not one re-arm per line: input only moves `seen`,
@@ -286,6 +516,15 @@ export class Connection {
     if (this.disconnecting === false) this.disconnecting = this.#closeReason ?? 'Connection closed';
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#closeTimer);
+    clearTimeout(this.#firstLineTimer);
+    clearTimeout(this.#floodTimer);
+    this.#heldLine = undefined;
+    this.#inflater?.close();
+    this.#deflater?.close();
+    this.#oldInflater?.close();
+    this.#oldDeflater?.close();
+    this.#heldInput.length = 0;
+    this.#heldOutput.length = 0;
     this.#pending.length = 0;
     this.#pendingBytes = 0;
     this.#decoder.takeRemainder();

@@ -7,11 +7,21 @@ export {
   type ConnectorOptions,
   type ConnectionTarget,
   type ListenerTarget,
+  type ConnectionRefusal,
 } from './backend.js';
+export {
+  Admission,
+  ADMISSION_DEFAULTS,
+  type AdmissionOptions,
+  type AdmissionResult,
+  type AdmissionCode,
+  type ThrottleOptions,
+} from './admission/admission.js';
+export { TokenBucket, FLOOD_DEFAULTS, type TokenBucketOptions } from './limits/token-bucket.js';
 export { Connection, type ConnectionId } from './connection.js';
-export { Listener, type ListenerId } from './listener.js';
+export { Listener, type ListenerId, type AdmissionCheck, type AdmissionRequest } from './listener.js';
 export { Connector, type ConnectorId } from './connector.js';
-export { DEFAULT_LIMITS, type Limits } from './limits.js';
+export { DEFAULT_LIMITS, type Limits, type FloodOptions } from './limits.js';
 export type { TlsInfo } from './transport/tls.js';
 export * from './errors.js';
 export * from './message/index.js';

@@ -20,6 +20,17 @@ export interface Limits {
   sendQHighWater: number;
   /** How long `disconnect` waits for the queue to drain before closing by force (ms). */
   disconnectTimeout: number;
+  /**
+   * Received bytes held but not yet dispatched (while flood control holds
+   * lines back, or a compressed link inflates faster than lines are taken)
+   * past which the connection is closed with `Excess Flood`. Above one
+   * socket read (64 KiB) so that a paused connection's last read always fits.
+   */
+  readQ: number;
+  /** An accepted connection that sends no complete line within this (ms) is dropped. Slowloris guard. */
+  firstLineTimeout: number;
+  /** A TLS handshake on a listener that takes longer than this (ms) is abandoned. */
+  tlsHandshakeTimeout: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -28,4 +39,21 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   sendQ: 1024 * 1024,
   sendQHighWater: 256 * 1024,
   disconnectTimeout: 10_000,
+  readQ: 128 * 1024,
+  firstLineTimeout: 30_000,
+  tlsHandshakeTimeout: 10_000,
 });
+
+/**
+ * Per-connection flood control: a token bucket of `rate` lines per second
+ * with room for `burst`. `'delay'` holds excess lines back and stops reading
+ * (the ircd "fakelag" way) until the peer owes more than `maxDelay` ms, then
+ * closes with `Excess Flood`; `'disconnect'` closes at the first excess line.
+ */
+export interface FloodOptions {
+  rate: number;
+  burst: number;
+  mode?: 'delay' | 'disconnect';
+  /** Most delay (ms) a peer may owe in `'delay'` mode. Default 10 000. */
+  maxDelay?: number;
+}

@@ -1,5 +1,20 @@
 import type { Server } from 'node:net';
-import type { Limits } from './limits.js';
+import type { Admission } from './admission/admission.js';
+import type { FloodOptions, Limits } from './limits.js';
+
+/** Who is knocking, as the `check` hook of a listener sees it. */
+export interface AdmissionRequest {
+  addr: string;
+  port: number;
+  listener: Listener;
+}
+
+/**
+ * A listener's own admission hook (a DNS blocklist lookup, a ban list…), run
+ * after the built-in limits and before `listenerOpen`: `true` admits,
+ * `false` or a reason refuses.
+ */
+export type AdmissionCheck = (req: AdmissionRequest) => boolean | string | Promise<boolean | string>;
 
 export type ListenerId = number;
 
@@ -21,6 +36,12 @@ export class Listener {
   readonly limits: Readonly<Limits>;
   /** @internal */
   readonly server: Server;
+  /** The listener's admission control (counts, lists, throttle), or `undefined` when off. */
+  readonly admission: Admission | undefined;
+  /** @internal */
+  readonly check: AdmissionCheck | undefined;
+  /** @internal */
+  readonly flood: FloodOptions | undefined;
   readonly #close: (l: Listener) => boolean;
 
   /** @internal */
@@ -34,6 +55,9 @@ export class Listener {
     args: unknown;
     limits: Readonly<Limits>;
     server: Server;
+    admission: Admission | undefined;
+    check: AdmissionCheck | undefined;
+    flood: FloodOptions | undefined;
     close: (l: Listener) => boolean;
   }) {
     this.id = init.id;
@@ -45,6 +69,9 @@ export class Listener {
     this.args = init.args;
     this.limits = init.limits;
     this.server = init.server;
+    this.admission = init.admission;
+    this.check = init.check;
+    this.flood = init.flood;
     this.#close = init.close;
   }
 

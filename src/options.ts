@@ -59,8 +59,9 @@ export function resolveLimits(where: string, base: Readonly<Limits>, over: Parti
   for (const key of LIMIT_KEYS) {
     const v = over[key];
     if (v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: limits.${key} must be a positive number, got ${String(v)}`);
+    // Infinity turns a limit off; zero or less is always a mistake.
+    if (typeof v !== 'number' || Number.isNaN(v) || v <= 0) {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: limits.${key} must be a positive number (or Infinity for none), got ${String(v)}`);
     }
     out[key] = v;
   }

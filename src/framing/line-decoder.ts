@@ -25,7 +25,9 @@ const CR = 0x0d;
 const SPACE = 0x20;
 const AT = 0x40;
 const REPLACEMENT = '\uFFFD';
-const HIGH_BYTE = /[\x80-\xff]/g;
+// Byte ranges narrower than this that hold a non-ASCII byte are not split further:
+// their lines are simply all decoded as UTF-8.
+const MIN_SPLIT = 512;
 // Partial lines start in a small buffer and grow by doubling up to the limit;
 // a connection that never sends a split line never allocates one.
 const FIRST_PART_SIZE = 512;
@@ -58,7 +60,9 @@ export class LineDecoder {
   #textBytes: Buffer | undefined = undefined;
   #textBase = 0;
   #textPos = 0;
-  #nextHigh = Infinity;
+  // Text offsets [from, to) of the stretches holding non-ASCII bytes, in order.
+  #high: number[] = [];
+  #highAt = 0;
 
   constructor(opts: LineDecoderOptions = {}) {
     this.maxTagBytes = opts.maxTagBytes ?? IRC_LIMITS.tagSection;
@@ -184,16 +188,33 @@ export class LineDecoder {
     this.#textBytes = chunk;
     this.#textBase = start;
     this.#textPos = 0;
-    this.#nextHigh = isAscii(chunk.subarray(start, lastLf + 1)) ? Infinity : this.#findHigh(0);
+    this.#high.length = 0;
+    this.#highAt = 0;
+    this.#markHigh(chunk, start, lastLf + 1, start);
     this.#pos = lastLf + 1;
     if (this.#pos >= chunk.length) this.#chunk = undefined;
     return true;
   }
 
-  #findHigh(from: number): number {
-    HIGH_BYTE.lastIndex = from;
-    const m = HIGH_BYTE.exec(this.#text as string);
-    return m === null ? Infinity : m.index;
+  /**
+   * Finds the stretches of [from, to) that hold non-ASCII bytes by halving at
+   * line ends: a few SIMD `isAscii` calls per chunk instead of a scan per line.
+   */
+  #markHigh(chunk: Buffer, from: number, to: number, base: number): void {
+    if (isAscii(chunk.subarray(from, to))) return;
+    if (to - from > MIN_SPLIT) {
+      const lf = chunk.indexOf(LF, (from + to) >>> 1);
+      const mid = lf + 1;
+      if (lf >= 0 && mid < to) {
+        this.#markHigh(chunk, from, mid, base);
+        this.#markHigh(chunk, mid, to, base);
+        return;
+      }
+    }
+    const high = this.#high;
+    const n = high.length;
+    if (n > 0 && high[n - 1] === from - base) high[n - 1] = to - base;
+    else high.push(from - base, to - base);
   }
 
   /** The next line of the current text; `undefined` once it is used up. */
@@ -221,8 +242,9 @@ export class LineDecoder {
       // The body is counted with its CRLF, whatever the peer ended it with.
       if (end - bodyStart + 2 > this.maxBodyBytes) return new IrcLineTooLongError('body', this.maxBodyBytes);
 
-      if (this.#nextHigh >= end) return text.slice(start, end);
-      this.#nextHigh = this.#findHigh(lf);
+      const high = this.#high;
+      while (this.#highAt < high.length && (high[this.#highAt + 1] as number) <= start) this.#highAt += 2;
+      if (this.#highAt >= high.length || (high[this.#highAt] as number) >= end) return text.slice(start, end);
       const bytes = this.#textBytes as Buffer;
       const base = this.#textBase;
       return this.#decode(bytes.subarray(base + start, base + end), end - start);

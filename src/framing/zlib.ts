@@ -51,6 +51,8 @@ export interface LinkInflaterOptions {
   onError: (err: IrcsockError) => void;
   /** Most inflated bytes one `write()` may yield; default {@link DEFAULT_MAX_INFLATED_PER_CHUNK}. */
   maxInflatedPerChunk?: number;
+  /** Called when every byte written so far has been inflated and handed to `onData`. */
+  onDrain?: () => void;
 }
 
 export interface LinkDeflaterOptions {
@@ -62,7 +64,7 @@ export interface LinkDeflaterOptions {
   level?: number;
 }
 
-const INFLATER_KEYS = new Set(['onData', 'onError', 'maxInflatedPerChunk']);
+const INFLATER_KEYS = new Set(['onData', 'onError', 'maxInflatedPerChunk', 'onDrain']);
 const DEFLATER_KEYS = new Set(['onData', 'onError', 'level']);
 
 function checkOptions(what: string, opts: object, known: ReadonlySet<string>): void {
@@ -92,6 +94,7 @@ function zlibError(direction: string, err: unknown): IrcZlibError {
  */
 export class LinkInflater {
   readonly #onData: (chunk: Buffer) => void;
+  readonly #onDrain: (() => void) | undefined;
   readonly #onError: (err: IrcsockError) => void;
   readonly #maxPerChunk: number;
   #stream: zlib.Inflate | undefined;
@@ -111,6 +114,7 @@ export class LinkInflater {
       );
     }
     this.#onData = opts.onData;
+    this.#onDrain = opts.onDrain;
     this.#onError = opts.onError;
     this.#maxPerChunk = max;
     const stream = zlib.createInflate({
@@ -154,6 +158,7 @@ export class LinkInflater {
     if (stream === undefined || chunk.length === 0) return;
     stream.write(chunk, () => {
       this.#inflatedThisChunk = 0;
+      if (this.#stream === stream && stream.writableLength === 0) this.#onDrain?.();
     });
   }
 

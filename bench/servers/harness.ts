@@ -1,0 +1,59 @@
+/**
+ * What every server under test shares: it runs as a child process of the
+ * benchmark, reports its port with a `ready` event, and answers `stats`
+ * (its own `process.cpuUsage()`, `memoryUsage()` and connection count) and
+ * `gc` (collect, when started with `--expose-gc`, then `stats`).
+ */
+import { emitToParent, serveParent } from '../lib/child.js';
+
+export interface ServerStats {
+  cpu: NodeJS.CpuUsage;
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  connections: number;
+  /** Whether `gc` could collect (`--expose-gc`). */
+  gc: boolean;
+}
+
+export interface ServerUnderTest {
+  port: number;
+  connections(): number;
+  close(): Promise<void> | void;
+}
+
+function stats(srv: ServerUnderTest): ServerStats {
+  const cpu = process.cpuUsage();
+  const mem = process.memoryUsage();
+  return {
+    cpu,
+    rss: mem.rss,
+    heapUsed: mem.heapUsed,
+    external: mem.external,
+    arrayBuffers: mem.arrayBuffers,
+    connections: srv.connections(),
+    gc: typeof globalThis.gc === 'function',
+  };
+}
+
+export async function runServer(start: () => Promise<ServerUnderTest>): Promise<void> {
+  const srv = await start();
+  serveParent(
+    {
+      stats: () => stats(srv),
+      gc: async () => {
+        const gc = globalThis.gc;
+        if (typeof gc === 'function') {
+          // Twice, with a turn between, so weak callbacks and finalizers run.
+          gc();
+          await new Promise((r) => setImmediate(r));
+          gc();
+        }
+        return stats(srv);
+      },
+    },
+    () => srv.close(),
+  );
+  emitToParent('ready', { port: srv.port, pid: process.pid });
+}

@@ -1,0 +1,116 @@
+/**
+ * The Node ceiling: a plain `net` server that splits input into lines with
+ * `Buffer.indexOf` (no IRC parsing) and writes each complete line to every
+ * other socket. How the writes reach the kernel is chosen by `--mode`:
+ *
+ * - `queue` (the default, "plain"): each line is pushed onto a per-socket
+ *   array, and once per turn of the event loop each socket gets one
+ *   `Buffer.concat` and one `write` — ircsock's own write strategy, without
+ *   IRC parsing, formatting or the backend's bookkeeping.
+ * - `cork` ("plain-cork"): `socket.write(line)` per line, the socket corked at
+ *   its first write of the turn and uncorked in `setImmediate` (one writev per
+ *   turn) — the textbook Node idiom.
+ * - `chunk` ("plain-chunk"): the complete lines of each read written as one
+ *   buffer to each other socket — no per-line work at all; a lower bound on
+ *   the cost of relaying bytes, not of relaying lines.
+ */
+import net, { type Socket } from 'node:net';
+import { runServer } from './harness.js';
+
+const LF = 0x0a;
+const modeArg = process.argv.indexOf('--mode');
+const mode = modeArg >= 0 ? process.argv[modeArg + 1] : 'queue';
+if (mode !== 'queue' && mode !== 'cork' && mode !== 'chunk') throw new Error(`--mode queue|cork|chunk, not ${String(mode)}`);
+
+interface Peer {
+  sock: Socket;
+  rest: Buffer | undefined;
+  pending: Buffer[];
+  pendingBytes: number;
+}
+
+await runServer(async () => {
+  const peers: Peer[] = [];
+  let dirty: Peer[] = [];
+  let flushScheduled = false;
+
+  const flushAll = (): void => {
+    flushScheduled = false;
+    const list = dirty;
+    dirty = [];
+    for (const p of list) {
+      if (mode === 'cork') {
+        p.sock.uncork();
+        continue;
+      }
+      const data = p.pending.length === 1 ? (p.pending[0] as Buffer) : Buffer.concat(p.pending, p.pendingBytes);
+      p.pending = [];
+      p.pendingBytes = 0;
+      if (!p.sock.destroyed) p.sock.write(data);
+    }
+  };
+  const out = (p: Peer, buf: Buffer): void => {
+    if (mode === 'cork') {
+      if (p.sock.writableCorked === 0) {
+        p.sock.cork();
+        dirty.push(p);
+      }
+      p.sock.write(buf);
+    } else {
+      if (p.pendingBytes === 0) dirty.push(p);
+      p.pending.push(buf);
+      p.pendingBytes += buf.length;
+    }
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flushAll);
+    }
+  };
+
+  const server = net.createServer((sock) => {
+    sock.setNoDelay(true);
+    const me: Peer = { sock, rest: undefined, pending: [], pendingBytes: 0 };
+    peers.push(me);
+    sock.on('data', (chunk: Buffer) => {
+      let data = chunk;
+      if (me.rest !== undefined) {
+        data = Buffer.concat([me.rest, chunk]);
+        me.rest = undefined;
+      }
+      let start = 0;
+      if (mode === 'chunk') {
+        const last = data.lastIndexOf(LF);
+        if (last >= 0) {
+          const lines = data.subarray(0, last + 1);
+          for (const p of peers) if (p !== me) out(p, lines);
+          start = last + 1;
+        }
+      } else {
+        let lf = data.indexOf(LF);
+        while (lf !== -1) {
+          const line = data.subarray(start, lf + 1);
+          for (const p of peers) if (p !== me) out(p, line);
+          start = lf + 1;
+          lf = data.indexOf(LF, start);
+        }
+      }
+      if (start < data.length) me.rest = Buffer.from(data.subarray(start));
+    });
+    sock.on('error', () => {
+      // 'close' follows.
+    });
+    sock.on('close', () => {
+      const i = peers.indexOf(me);
+      if (i >= 0) peers.splice(i, 1);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections: () => peers.length,
+    close: () => {
+      for (const p of peers) p.sock.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+});

@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+import { formatLine } from '../../index.js';
+
+/** What `ircsock connect` was asked to do, checked and complete. */
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  /** `host:port` as the user would write it (IPv6 in brackets), for messages. */
+  target: string;
+  /** `false`, `true` (system CAs) or the connector's TLS options. */
+  tls: boolean | { ca?: Buffer; rejectUnauthorized?: boolean };
+  nick: string | undefined;
+  user: string;
+  realname: string;
+  join: string[];
+  timestamps: boolean;
+}
+
+export type ParsedCommand = { kind: 'help' } | { kind: 'run'; options: ConnectOptions };
+
+/** A mistake in the command line: one line for stderr, exit status 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export const USAGE = `Usage: ircsock connect HOST[:PORT] [options]
+
+A raw IRC console: prints every line the server sends, exactly as it came,
+and sends every line typed on stdin as it is (after checking that it parses).
+Answers PING by itself. At end of input (Ctrl-D) it sends QUIT and waits for
+the server to close the connection.
+
+  HOST[:PORT]        server to connect to; IPv6 as [::1]:6667. PORT defaults
+                     to 6667, or 6697 with TLS
+  --tls              connect with TLS, verifying the server's certificate
+  --tls-ca FILE      trust the CA (or self-signed certificate) in FILE; implies --tls
+  --insecure         TLS without certificate verification; implies --tls
+  --nick NICK        register: NICK NICK, then USER
+  --user USER        the USER name (default: the nick)
+  --realname NAME    the real name (default: "ircsock connect")
+  --join CHANNEL     join CHANNEL once registered (after 001); repeatable
+  --timestamps       prefix each received line with an ISO 8601 time
+  --help             show this help
+
+Exit status: 0 after a clean QUIT, 1 when the connection failed or was
+lost, 2 for a mistake on the command line.
+`;
+
+const DEFAULT_PORT = 6667;
+const DEFAULT_TLS_PORT = 6697;
+
+/**
+ * Reads the command line. Throws {@link UsageError} with a message fit for
+ * one line of stderr.
+ */
+export function parseConnectArgs(argv: readonly string[]): ParsedCommand {
+  const { values, positionals } = readArgs(argv);
+  if (values.help === true) return { kind: 'help' };
+
+  if (positionals.length === 0) throw new UsageError('missing HOST[:PORT] (e.g. irc.libera.chat:6697 --tls)');
+  if (positionals.length > 1) throw new UsageError(`one HOST[:PORT] only, got ${positionals.length}: ${positionals.join(' ')}`);
+
+  const caFile = values['tls-ca'];
+  const insecure = values.insecure === true;
+  if (caFile !== undefined && insecure) {
+    throw new UsageError('--tls-ca and --insecure contradict each other: trust FILE, or verify nothing');
+  }
+  let tls: ConnectOptions['tls'] = values.tls === true;
+  if (caFile !== undefined) {
+    let ca: Buffer;
+    try {
+      ca = readFileSync(caFile);
+    } catch (err) {
+      throw new UsageError(`cannot read --tls-ca ${caFile}: ${describeFsError(err)}`);
+    }
+    tls = { ca };
+  } else if (insecure) {
+    tls = { rejectUnauthorized: false };
+  }
+
+  const { host, port } = parseHostPort(positionals[0] as string, tls === false ? DEFAULT_PORT : DEFAULT_TLS_PORT);
+  const nick = values.nick;
+  const user = values.user ?? nick ?? '';
+  const realname = values.realname ?? 'ircsock connect';
+  if (nick !== undefined) {
+    checkWord('--nick', nick);
+    checkWord('--user', user);
+    checkLine('--realname', { command: 'USER', params: [user, '0', '*', realname] });
+  } else if (values.user !== undefined || values.realname !== undefined) {
+    throw new UsageError('--user and --realname need --nick (they are sent with it, to register)');
+  }
+  const join = values.join ?? [];
+  for (const chan of join) checkWord('--join', chan);
+
+  return {
+    kind: 'run',
+    options: {
+      host,
+      port,
+      target: `${net.isIPv6(host) ? `[${host}]` : host}:${port}`,
+      tls,
+      nick,
+      user,
+      realname,
+      join,
+      timestamps: values.timestamps === true,
+    },
+  };
+}
+
+function readArgs(argv: readonly string[]) {
+  try {
+    return parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        tls: { type: 'boolean' },
+        'tls-ca': { type: 'string' },
+        insecure: { type: 'boolean' },
+        nick: { type: 'string' },
+        user: { type: 'string' },
+        realname: { type: 'string' },
+        join: { type: 'string', multiple: true },
+        timestamps: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    // Node's own message ends in advice about `--` that fits no IRC option: keep its first sentence.
+    throw new UsageError(firstSentence(err instanceof Error ? err.message : String(err)));
+  }
+}
+
+/** `host`, `host:port`, `[v6]`, `[v6]:port`; a bare IPv6 address is taken whole, without a port. */
+export function parseHostPort(spec: string, defaultPort: number): { host: string; port: number } {
+  let host: string;
+  let portText: string | undefined;
+  if (spec.startsWith('[')) {
+    const close = spec.indexOf(']');
+    if (close < 0) throw new UsageError(`'${spec}': missing ']' after the IPv6 address`);
+    host = spec.slice(1, close);
+    const rest = spec.slice(close + 1);
+    if (rest !== '') {
+      if (!rest.startsWith(':')) throw new UsageError(`'${spec}': expected ':PORT' after ']'`);
+      portText = rest.slice(1);
+    }
+    if (!net.isIPv6(host)) throw new UsageError(`'${spec}': '${host}' is not an IPv6 address`);
+  } else if (spec.indexOf(':') !== spec.lastIndexOf(':')) {
+    // Two or more colons: an IPv6 address, whose last group cannot be told from a port.
+    if (!net.isIPv6(spec)) throw new UsageError(`'${spec}': write an IPv6 address with a port as [ADDRESS]:PORT`);
+    host = spec;
+  } else {
+    const colon = spec.indexOf(':');
+    host = colon < 0 ? spec : spec.slice(0, colon);
+    portText = colon < 0 ? undefined : spec.slice(colon + 1);
+  }
+  if (host === '') throw new UsageError(`'${spec}': the host is missing`);
+  if (portText === undefined) return { host, port: defaultPort };
+  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw new UsageError(`'${spec}': the port must be a number from 1 to 65535`);
+  return { host, port };
+}
+
+// A nick, user name or channel goes out as one middle parameter: no spaces, commas are the user's business.
+function checkWord(option: string, value: string): void {
+  if (value === '' || /[\s\0]/.test(value) || value.startsWith(':')) {
+    throw new UsageError(`${option} '${value}': must be one word, without spaces, and not start with ':'`);
+  }
+}
+
+function checkLine(option: string, msg: { command: string; params: string[] }): void {
+  try {
+    formatLine(msg);
+  } catch (err) {
+    throw new UsageError(`${option}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function firstSentence(msg: string): string {
+  const end = msg.indexOf('. ');
+  return end < 0 ? msg : msg.slice(0, end);
+}
+
+function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file (ENOENT)';
+    case 'EACCES':
+      return 'permission denied (EACCES)';
+    case 'EISDIR':
+      return 'is a directory (EISDIR)';
+    default:
+      return err instanceof Error ? err.message : String(err);
+  }
+}

@@ -1,0 +1,66 @@
+/** PRIVMSG, NOTICE and TAGMSG to channels and nicks. */
+import type { IrcMessage } from '../../index.js';
+import type { RelayContext } from './context.js';
+import { deliverToChannel, deliverToClients } from './fanout.js';
+import { CAP_ECHO_MESSAGE, type Client } from './state.js';
+
+/**
+ * Relays a message to each of its comma-separated targets. NOTICE never gets
+ * an error reply: RFC 2812 forbids automatic replies to it, so a bot's NOTICE
+ * to a nick that just left cannot start a loop.
+ */
+export function message(ctx: RelayContext, client: Client, msg: IrcMessage): void {
+  const command = msg.command;
+  const quiet = command === 'NOTICE';
+  const tagsOnly = command === 'TAGMSG';
+  const targets = msg.params[0] ?? '';
+  if (targets === '') {
+    if (!quiet) ctx.reply(client, '411', `No recipient given (${command})`);
+    return;
+  }
+  const text = msg.params[1] ?? '';
+  if (!tagsOnly && text === '') {
+    if (!quiet) ctx.reply(client, '412', 'No text to send');
+    return;
+  }
+  const clientTags = clientOnlyTags(msg);
+  const echo = client.has(CAP_ECHO_MESSAGE);
+  for (const target of targets.split(',')) {
+    if (target === '') continue;
+    if (target.startsWith('#')) {
+      const channel = ctx.state.findChannel(target);
+      if (channel === undefined) {
+        if (!quiet) ctx.reply(client, '403', target, 'No such channel');
+      } else if (!channel.members.has(client)) {
+        if (!quiet) ctx.reply(client, '404', channel.name, 'Cannot send to channel');
+      } else {
+        const params = tagsOnly ? [channel.name] : [channel.name, text];
+        deliverToChannel(ctx.backend, channel, { source: client.prefix, command, params }, echo ? undefined : client, clientTags, tagsOnly);
+      }
+      continue;
+    }
+    const rcpt = ctx.state.findNick(target);
+    if (rcpt?.registered !== true) {
+      if (!quiet) ctx.reply(client, '401', target, 'No such nick/channel');
+      continue;
+    }
+    const params = tagsOnly ? [rcpt.target] : [rcpt.target, text];
+    const to = echo && rcpt !== client ? [rcpt, client] : [rcpt];
+    deliverToClients(ctx.backend, to, { source: client.prefix, command, params }, clientTags, tagsOnly);
+  }
+}
+
+/** The client-only tags (`+key`) of a message, or undefined when it has none. */
+function clientOnlyTags(msg: IrcMessage): Record<string, string> | undefined {
+  // Most lines carry no tags: don't make the message parse its (absent) tag section.
+  if (!msg.hasTags()) return undefined;
+  let out: Record<string, string> | undefined;
+  const tags = msg.tags;
+  for (const key in tags) {
+    if (key.startsWith('+')) {
+      out ??= {};
+      out[key] = tags[key] as string;
+    }
+  }
+  return out;
+}

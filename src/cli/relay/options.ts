@@ -1,0 +1,117 @@
+/** `ircsock relay` command line: argv → RelayOptions, or one line saying what is wrong. */
+import { accessSync, constants } from 'node:fs';
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+import { DEFAULT_IDLE, type Endpoint, type RelayOptions } from './server.js';
+
+export const RELAY_USAGE = `Usage: ircsock relay [options]
+
+A demo IRC server built on ircsock: channels, private messages, IRCv3
+message-tags, server-time and echo-message. No modes, operators or services.
+
+Options:
+  --listen HOST:PORT       listen for plain TCP (repeatable; IPv6 as [::1]:6667)
+                           default 127.0.0.1:6667 when no --tls-listen is given
+  --tls-listen HOST:PORT   listen for TLS (repeatable); needs --tls-cert and --tls-key
+  --tls-cert FILE          certificate chain, PEM
+  --tls-key FILE           private key, PEM
+  --name SERVERNAME        server name in replies (default ircsock.relay)
+  --idle SECONDS           PING a client silent this long, drop it after as long
+                           again without an answer (default ${DEFAULT_IDLE / 1000}; 0: never)
+  -h, --help               show this help
+`;
+
+export type RelayArgs =
+  | { kind: 'run'; options: RelayOptions }
+  | { kind: 'help' }
+  | { kind: 'error'; message: string };
+
+/** Parses the arguments after `relay`. Never throws: a bad argument is `{ kind: 'error' }`. */
+export function parseRelayArgs(argv: readonly string[]): RelayArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: 'string', multiple: true },
+        'tls-listen': { type: 'string', multiple: true },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        name: { type: 'string' },
+        idle: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    // Node's text goes on about `--` and positionals; its first sentence is the useful part.
+    const text = err instanceof Error ? (err.message.split('. ')[0] ?? err.message) : String(err);
+    return { kind: 'error', message: text.replace(/^\w/, (c) => c.toLowerCase()) };
+  }
+  if (values.help === true) return { kind: 'help' };
+
+  try {
+    const options: RelayOptions = {};
+    if (values.listen !== undefined) options.listen = values.listen.map((s) => parseEndpoint('--listen', s));
+    if (values['tls-listen'] !== undefined) options.tlsListen = values['tls-listen'].map((s) => parseEndpoint('--tls-listen', s));
+    const cert = values['tls-cert'];
+    const key = values['tls-key'];
+    if (options.tlsListen !== undefined) {
+      if (cert === undefined || key === undefined) throw new Error('--tls-listen needs --tls-cert FILE and --tls-key FILE');
+      options.tlsCert = readable('--tls-cert', cert);
+      options.tlsKey = readable('--tls-key', key);
+    } else if (cert !== undefined || key !== undefined) {
+      throw new Error('--tls-cert and --tls-key go with --tls-listen HOST:PORT');
+    }
+    if (values.name !== undefined) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(values.name) || !values.name.includes('.')) {
+        // A name without a dot could be taken for a nick in a message source.
+        throw new Error(`--name ${JSON.stringify(values.name)}: a server name has a dot and only letters, digits, '.' and '-'`);
+      }
+      options.name = values.name;
+    }
+    if (values.idle !== undefined) {
+      const secs = Number(values.idle);
+      if (values.idle.trim() === '' || !Number.isFinite(secs) || secs < 0 || secs > 86_400) {
+        throw new Error(`--idle ${JSON.stringify(values.idle)}: give seconds, 0 to 86400`);
+      }
+      options.idle = Math.round(secs * 1000);
+    }
+    return { kind: 'run', options };
+  } catch (err) {
+    return { kind: 'error', message: (err as Error).message };
+  }
+}
+
+/** `HOST:PORT`, `[IPV6]:PORT`, or a bare `PORT` on 127.0.0.1. */
+export function parseEndpoint(option: string, text: string): Endpoint {
+  let host: string;
+  let port: string;
+  const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(text);
+  if (v6 !== null) {
+    host = v6[1] as string;
+    port = v6[2] as string;
+    if (!net.isIPv6(host)) throw new Error(`${option} ${text}: ${host} is not an IPv6 address`);
+  } else if (/^\d+$/.test(text)) {
+    host = '127.0.0.1';
+    port = text;
+  } else {
+    const m = /^([^:[\]\s]+):(\d+)$/.exec(text);
+    if (m === null) throw new Error(`${option} ${JSON.stringify(text)}: expected HOST:PORT, e.g. 127.0.0.1:6667 or [::1]:6667`);
+    host = m[1] as string;
+    port = m[2] as string;
+  }
+  const n = Number(port);
+  if (n > 65535) throw new Error(`${option} ${text}: port ${port} is out of range (0 to 65535)`);
+  return { host, port: n };
+}
+
+function readable(option: string, file: string): string {
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (err) {
+    throw new Error(`${option} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+  }
+  return file;
+}

@@ -1,0 +1,70 @@
+/** The `ircsock relay` command: parse, start, log, stop on SIGINT/SIGTERM. */
+import { parseRelayArgs, RELAY_USAGE } from './options.js';
+import { endpoint, startRelay, type Relay } from './server.js';
+
+// Clients that do not take their last lines within this are cut off, so a signal ends the process in seconds.
+const DRAIN_GRACE = 3_000;
+
+/** Runs the relay until a signal stops it; resolves with the exit code. */
+export async function runRelay(argv: readonly string[]): Promise<number> {
+  const args = parseRelayArgs(argv);
+  if (args.kind === 'help') {
+    process.stdout.write(RELAY_USAGE);
+    return 0;
+  }
+  if (args.kind === 'error') {
+    process.stderr.write(`ircsock relay: ${args.message} (see ircsock relay --help)\n`);
+    return 2;
+  }
+
+  let relay: Relay;
+  try {
+    relay = await startRelay({ ...args.options, log });
+  } catch (err) {
+    process.stderr.write(`ircsock relay: ${describe(err)}\n`);
+    return 1;
+  }
+  const where = relay.listeners.map((l) => `${endpoint(l.addr, l.port)}${l.tls ? ' (tls)' : ''}`).join(', ');
+  log(`listening on ${where}`);
+  return stopOnSignal(relay);
+}
+
+function stopOnSignal(relay: Relay): Promise<number> {
+  return new Promise((resolve) => {
+    let guard: NodeJS.Timeout | undefined;
+    const cutOff = (): void => {
+      for (const conn of [...relay.backend.connections.values()]) relay.backend.disconnectNow(conn, 'Server shutting down');
+    };
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (guard !== undefined) {
+        // A second signal: the operator is not waiting for slow readers.
+        cutOff();
+        return;
+      }
+      log(`${signal}: closing every link`);
+      guard = setTimeout(cutOff, DRAIN_GRACE);
+      void relay.close().then(() => {
+        clearTimeout(guard);
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        log('stopped');
+        resolve(0);
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+function log(line: string): void {
+  process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e.syscall === 'listen' && e.address !== undefined) {
+    return `cannot listen on ${endpoint(e.address, e.port ?? 0)}: ${e.code ?? e.message}`;
+  }
+  return e.message;
+}

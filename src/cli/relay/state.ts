@@ -1,0 +1,140 @@
+import type { Connection, ConnectionId } from '../../index.js';
+import { foldRfc1459 } from './casemap.js';
+
+/** Capability bits. The low two select a delivery group (see `fanout.ts`). */
+export const CAP_MESSAGE_TAGS = 1;
+export const CAP_SERVER_TIME = 2;
+export const CAP_ECHO_MESSAGE = 4;
+
+/** What `CAP LS` offers, by name. */
+export const CAPS: ReadonlyMap<string, number> = new Map([
+  ['message-tags', CAP_MESSAGE_TAGS],
+  ['server-time', CAP_SERVER_TIME],
+  ['echo-message', CAP_ECHO_MESSAGE],
+]);
+
+/** One connected client, registered or not. */
+export class Client {
+  readonly conn: Connection;
+  /** The host shown in sources and WHO: the peer address, made safe as a middle parameter. */
+  readonly host: string;
+  nick: string | undefined = undefined;
+  /** `nick` folded, the key in `RelayState.nicks`. */
+  folded: string | undefined = undefined;
+  user: string | undefined = undefined;
+  realname = '';
+  registered = false;
+  /** CAP LS was sent and CAP END has not been: registration waits. */
+  capNegotiating = false;
+  caps = 0;
+  /** Set once the client is gone from the tables, so a QUIT is relayed once. */
+  removed = false;
+  readonly channels = new Set<Channel>();
+  #prefix: string | undefined;
+
+  constructor(conn: Connection) {
+    this.conn = conn;
+    // `::1` cannot start a middle parameter (it would read as a trailing one): ircds write `0::1`.
+    this.host = conn.peerAddr.startsWith(':') ? `0${conn.peerAddr}` : conn.peerAddr || 'unknown';
+  }
+
+  /** The nick for numerics: `*` until one is set. */
+  get target(): string {
+    return this.nick ?? '*';
+  }
+
+  /** `nick!user@host`, built once per nick rather than once per message. */
+  get prefix(): string {
+    this.#prefix ??= `${this.target}!${this.user ?? 'unknown'}@${this.host}`;
+    return this.#prefix;
+  }
+
+  setNick(nick: string): void {
+    this.nick = nick;
+    this.folded = foldRfc1459(nick);
+    this.#prefix = undefined;
+  }
+
+  setUser(user: string): void {
+    this.user = user;
+    this.#prefix = undefined;
+  }
+
+  has(cap: number): boolean {
+    return (this.caps & cap) !== 0;
+  }
+}
+
+/** A channel: created by its first JOIN, gone with its last member. */
+export class Channel {
+  /** The name as first written; lookups use `folded`. */
+  readonly name: string;
+  readonly folded: string;
+  readonly created = Math.floor(Date.now() / 1000);
+  readonly members = new Set<Client>();
+  topic = '';
+  topicBy = '';
+  topicAt = 0;
+  /** Members' connections by delivery group, rebuilt after a member or capability change. */
+  groups: Connection[][] | undefined = undefined;
+
+  constructor(name: string) {
+    this.name = name;
+    this.folded = foldRfc1459(name);
+  }
+}
+
+/** Every table the relay keeps; in memory only, gone at exit. */
+export class RelayState {
+  readonly clients = new Map<ConnectionId, Client>();
+  /** Nicks in use, registered or reserved by a client still registering. */
+  readonly nicks = new Map<string, Client>();
+  readonly channels = new Map<string, Channel>();
+
+  findNick(nick: string): Client | undefined {
+    return this.nicks.get(foldRfc1459(nick));
+  }
+
+  findChannel(name: string): Channel | undefined {
+    return this.channels.get(foldRfc1459(name));
+  }
+
+  join(client: Client, name: string): Channel {
+    const folded = foldRfc1459(name);
+    let channel = this.channels.get(folded);
+    if (channel === undefined) {
+      channel = new Channel(name);
+      this.channels.set(folded, channel);
+    }
+    channel.members.add(client);
+    channel.groups = undefined;
+    client.channels.add(channel);
+    return channel;
+  }
+
+  part(client: Client, channel: Channel): void {
+    channel.members.delete(client);
+    channel.groups = undefined;
+    client.channels.delete(channel);
+    if (channel.members.size === 0) this.channels.delete(channel.folded);
+  }
+
+  /** Everyone who shares a channel with `client`, each once, `client` not included. */
+  peers(client: Client): Set<Client> {
+    const out = new Set<Client>();
+    for (const channel of client.channels) for (const m of channel.members) if (m !== client) out.add(m);
+    return out;
+  }
+
+  /**
+   * Drops the client's nick and channels; returns false when that was already
+   * done. Its `clients` entry stays until the connection is gone, for the log.
+   */
+  remove(client: Client): boolean {
+    if (client.removed) return false;
+    client.removed = true;
+    if (client.folded !== undefined && this.nicks.get(client.folded) === client) this.nicks.delete(client.folded);
+    for (const channel of [...client.channels]) this.part(client, channel);
+    return true;
+  }
+}
