@@ -6,6 +6,8 @@
  * Options other than `--only` are handed to every step.
  */
 import { main as parseBench } from './parse.js';
+import { main as fanoutBench } from './fanout.js';
+import { main as idleBench } from './idle.js';
 
 interface Step {
   name: string;
@@ -21,6 +23,9 @@ const STEPS: readonly Step[] = [
       return Promise.resolve();
     },
   },
+  // Backend benchmarks of issue 3: child processes for the servers and the load generator.
+  { name: 'fanout', run: fanoutBench },
+  { name: 'idle', run: idleBench },
 ];
 
 function splitOnly(argv: readonly string[]): { only: string | undefined; rest: string[] } {

@@ -133,6 +133,11 @@ export class Backend extends EventEmitter<BackendEvents> {
   readonly #connections = new Map<ConnectionId, Connection>();
   // TLS peers still in their handshake: no Connection owns them yet, but shutdown must close them.
   readonly #handshaking = new Map<string, Socket>();
+  // Peers waiting on a listener's `check` hook: shutdown must not wait for a hook that never settles.
+  readonly #checking = new Set<Socket>();
+  // Raw sockets refused on a TLS listener: Node still wraps them and reports a handshake
+  // failure (ECONNRESET) that is only the echo of the refusal.
+  readonly #refusedTls = new WeakSet<Socket>();
   readonly #formatOpts: FormatOptions;
   readonly #limits: Limits;
   readonly #tls: BackendTlsOptions | undefined;
@@ -259,6 +264,9 @@ export class Backend extends EventEmitter<BackendEvents> {
       server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
         const peer = { addr: socket.remoteAddress, port: socket.remotePort };
         socket.destroy();
+        // `_parent` is Node's raw socket under a server-side TLSSocket; without it this check only lets the echo through.
+        const raw = (socket as unknown as { _parent?: unknown })._parent;
+        if (raw instanceof net.Socket && this.#refusedTls.has(raw)) return;
         // During shutdown the failed handshakes are the ones shutdown cut short.
         if (!this.#closing) this.emit('tlsClientError', listener, err, peer);
       });
@@ -512,6 +520,8 @@ export class Backend extends EventEmitter<BackendEvents> {
     for (const conn of [...this.#connections.values()]) conn.disconnect(reason);
     for (const socket of [...this.#handshaking.values()]) socket.destroy();
     this.#handshaking.clear();
+    for (const socket of [...this.#checking]) socket.destroy();
+    this.#checking.clear();
     this.#maybeSettled();
     return this.#shutdown;
   }
@@ -549,14 +559,23 @@ export class Backend extends EventEmitter<BackendEvents> {
     const req = { addr: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, listener };
     // Until a Connection owns the socket, an error on it must not go unhandled.
     socket.on('error', noop);
+    this.#checking.add(socket);
+    const forget = (): void => {
+      this.#checking.delete(socket);
+    };
+    socket.once('close', forget);
     const decide = (verdict: boolean | string): void => {
       socket.off('error', noop);
+      socket.off('close', forget);
+      forget();
       if (socket.destroyed) return;
       if (verdict === true) this.#accept(socket, listener);
       else this.#refuse(socket, listener, 'ERR_CHECK_REFUSED', typeof verdict === 'string' ? verdict : 'Access denied');
     };
     const failed = (err: unknown): void => {
       socket.off('error', noop);
+      socket.off('close', forget);
+      forget();
       this.#refuse(socket, listener, 'ERR_CHECK_FAILED', 'Access check failed');
       this.emit('listenerFailure', listener, err as NodeJS.ErrnoException);
     };
@@ -567,8 +586,12 @@ export class Backend extends EventEmitter<BackendEvents> {
       failed(err);
       return;
     }
-    if (typeof verdict === 'object') verdict.then(decide, failed);
-    else decide(verdict);
+    // Any thenable is awaited; anything else (`null` from a JavaScript hook included) is a verdict.
+    if (typeof (verdict as Partial<PromiseLike<unknown>> | null)?.then === 'function') {
+      (verdict as Promise<boolean | string>).then(decide, failed);
+    } else {
+      decide(verdict as boolean | string);
+    }
   }
 
   /**
@@ -580,6 +603,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     const port = socket.remotePort ?? 0;
     if (!socket.destroyed) {
       if (socket instanceof TLSSocket || listener.tls) {
+        if (!(socket instanceof TLSSocket)) this.#refusedTls.add(socket);
         socket.destroy();
       } else {
         socket.on('error', noop);
@@ -633,7 +657,6 @@ export class Backend extends EventEmitter<BackendEvents> {
     };
     if (merged.key === undefined && merged.pfx === undefined && merged.SNICallback === undefined) {
       throw new IrcTlsError(
-        'ERR_TLS_CONFIG',
         `${where}: a TLS listener needs a key and certificate: new Backend({ tls: { key, cert } }) or the listener's own tls option`,
       );
     }

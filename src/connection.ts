@@ -116,6 +116,7 @@ export class Connection {
   #compressAfterDrain = false;
   #endWhenDeflated = false;
 
+  /** @internal Connections are made by the backend. */
   constructor(init: ConnectionInit) {
     const s = init.socket;
     this.id = init.id;

@@ -82,7 +82,6 @@ export class IrcLineTooLongError extends IrcLimitError {
 
 export type IrcTimeoutCode =
   | 'ERR_CONNECT_TIMEOUT'
-  | 'ERR_TLS_HANDSHAKE_TIMEOUT'
   | 'ERR_REGISTRATION_TIMEOUT'
   | 'ERR_DISCONNECT_TIMEOUT';
 
@@ -106,23 +105,15 @@ export class IrcZlibError extends IrcsockError {
   }
 }
 
-export type IrcTlsCode = 'ERR_TLS' | 'ERR_TLS_CONFIG';
-
-/** A TLS failure that Node did not already give a code of its own. */
+/**
+ * A TLS setup that cannot work (no key or certificate, an unreadable file).
+ * TLS failures on the wire keep Node's own codes (`ERR_TLS_CERT_ALTNAME_INVALID`, …).
+ */
 export class IrcTlsError extends IrcsockError {
-  declare readonly code: IrcTlsCode;
-
-  constructor(code: IrcTlsCode, message: string, options?: IrcsockErrorOptions) {
-    super(code, message, options);
-  }
-}
-
-/** A malformed or untrusted PROXY protocol header. */
-export class IrcProxyError extends IrcsockError {
-  declare readonly code: 'ERR_PROXY_PROTOCOL';
+  declare readonly code: 'ERR_TLS_CONFIG';
 
   constructor(message: string, options?: IrcsockErrorOptions) {
-    super('ERR_PROXY_PROTOCOL', message, options);
+    super('ERR_TLS_CONFIG', message, options);
   }
 }
 

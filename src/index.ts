@@ -14,6 +14,9 @@ export {
   ADMISSION_DEFAULTS,
   type AdmissionOptions,
   type AdmissionResult,
+  type AdmissionAccepted,
+  type AdmissionRefused,
+  type ResolvedAdmissionOptions,
   type AdmissionCode,
   type ThrottleOptions,
 } from './admission/admission.js';

@@ -149,7 +149,7 @@ export class BenchChild {
 }
 
 /** Forks `modulePath` (a built .js file) with an IPC channel and waits for its `ready` event. */
-export async function startChild<Ready>(name: string, modulePath: string, args: string[] = [], opts: ChildOptions = {}): Promise<{ child: BenchChild; ready: Ready }> {
+export async function startChild(name: string, modulePath: string, args: string[] = [], opts: ChildOptions = {}): Promise<{ child: BenchChild; ready: Record<string, unknown> }> {
   const nodeArgs = [...(opts.execArgv ?? []), modulePath, ...args];
   const env = { ...process.env, BENCH_MAX_LIFETIME_MS: String(opts.maxLifetime ?? 600_000) };
   let proc: ChildProcess;
@@ -162,7 +162,7 @@ export async function startChild<Ready>(name: string, modulePath: string, args: 
   }
   const child = new BenchChild(name, proc);
   try {
-    const ready = await child.waitFor<Ready>('ready', opts.startTimeout ?? 15_000);
+    const ready = await child.waitFor<Record<string, unknown>>('ready', opts.startTimeout ?? 15_000);
     return { child, ready };
   } catch (err) {
     child.killNow();

@@ -26,8 +26,8 @@ export class ServerProcess {
 
   static async start(spec: ServerSpec, opts: ChildOptions = {}): Promise<ServerProcess> {
     const path = fileURLToPath(new URL(`../servers/${spec.module}.js`, import.meta.url));
-    const { child, ready } = await startChild<{ port: number }>(spec.label, path, spec.args ?? [], opts);
-    return new ServerProcess(spec, child, ready.port);
+    const { child, ready } = await startChild(spec.label, path, spec.args ?? [], opts);
+    return new ServerProcess(spec, child, Number(ready.port));
   }
 
   get pid(): number {

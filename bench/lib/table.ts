@@ -37,7 +37,7 @@ export function renderTable(title: string, columns: readonly (string | Column)[]
   const widths = cols.map((c, i) => Math.max(c.title.length, ...text.map((r) => (r[i] ?? '').length)));
   const pad = (s: string, i: number): string => ((rightAligned[i] ?? false) ? s.padStart(widths[i] ?? 0) : s.padEnd(widths[i] ?? 0));
   const line = (cells: readonly string[]): string => `| ${cells.map((s, i) => pad(s, i)).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => ((rightAligned[i] ?? false) ? `${'-'.repeat(w + 1)}:` : `${'-'.repeat(w + 2)}`)).join('|')}|`;
+  const rule = `|${widths.map((w, i) => ((rightAligned[i] ?? false) ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
   const out = [`\n${title}\n`, line(cols.map((c) => c.title)), rule, ...text.map((r) => line(cols.map((_, i) => r[i] ?? '')))];
   if (notes.length > 0) out.push('', ...notes.map((n) => `  ${n}`));
   return out.join('\n');

@@ -110,7 +110,11 @@ await runServer(async () => {
     connections: () => peers.length,
     close: () => {
       for (const p of peers) p.sock.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+      return new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
     },
   };
 });

@@ -96,7 +96,11 @@ class Console {
     // A closed stderr leaves nowhere to complain; neither may crash the process.
     const onStdoutError = (): void => {
       this.#outputGone = true;
-      if (this.#conn !== undefined) this.#onEof(this.#conn);
+      const conn = this.#conn;
+      if (conn === undefined) return;
+      // No 'drain' will come: read on, or the server's close would go unseen.
+      if (this.#outputHeld) conn.socket.resume();
+      this.#onEof(conn);
     };
     this.#io.stdout.on('error', onStdoutError);
     this.#io.stderr.on('error', ignore);
@@ -145,6 +149,7 @@ class Console {
         this.#onEof(conn);
       },
     });
+    if (this.#outputGone) this.#onEof(conn);
 
     const err = await closed;
     this.#reader.stop();

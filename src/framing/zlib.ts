@@ -28,6 +28,7 @@
 import zlib from 'node:zlib';
 import { IrcArgumentError, IrcLimitError, IrcZlibError } from '../errors.js';
 import type { IrcsockError } from '../errors.js';
+import { checkKeys } from '../options.js';
 
 /** zlib level used when none is given: Z_DEFAULT_COMPRESSION (level 6), as Compress::Zlib. */
 export const DEFAULT_DEFLATE_LEVEL = zlib.constants.Z_DEFAULT_COMPRESSION;
@@ -64,20 +65,12 @@ export interface LinkDeflaterOptions {
   level?: number;
 }
 
-const INFLATER_KEYS = new Set(['onData', 'onError', 'maxInflatedPerChunk', 'onDrain']);
-const DEFLATER_KEYS = new Set(['onData', 'onError', 'level']);
+const INFLATER_KEYS = ['onData', 'onError', 'maxInflatedPerChunk', 'onDrain'];
+const DEFLATER_KEYS = ['onData', 'onError', 'level'];
 
-function checkOptions(what: string, opts: object, known: ReadonlySet<string>): void {
-  for (const key of Object.keys(opts)) {
-    if (!known.has(key)) {
-      throw new IrcArgumentError(
-        'ERR_UNKNOWN_OPTION',
-        `${what}: unknown option '${key}'; known options are ${[...known].join(', ')}`,
-      );
-    }
-  }
-  const { onData, onError } = opts as { onData?: unknown; onError?: unknown };
-  if (typeof onData !== 'function' || typeof onError !== 'function') {
+function checkOptions(what: string, opts: LinkInflaterOptions | LinkDeflaterOptions, known: readonly string[]): void {
+  checkKeys(what, opts, known);
+  if (typeof opts.onData !== 'function' || typeof opts.onError !== 'function') {
     throw new IrcArgumentError('ERR_INVALID_OPTION', `${what}: options 'onData' and 'onError' must be functions`);
   }
 }

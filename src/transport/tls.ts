@@ -41,7 +41,7 @@ function loadOne(where: string, name: string, value: string | Buffer): string | 
   try {
     return readFileSync(value);
   } catch (err) {
-    throw new IrcTlsError('ERR_TLS_CONFIG', `${where}: cannot read tls.${name} from '${value}'`, { cause: err });
+    throw new IrcTlsError(`${where}: cannot read tls.${name} from '${value}'`, { cause: err });
   }
 }
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Backend, type Connection, type Listener } from '../../src/index.js';
 import { runConnect, type ConnectTuning } from '../../src/cli/connect.js';
@@ -198,6 +198,67 @@ describe('ircsock connect: the console', T, () => {
     assert.match(run.stderr.lines[1]!, /^ircsock connect: note: .*\(ERR_LINE_TOO_LONG\)$/);
     run.stdin.end();
     assert.equal(await run.exit, 0);
+    await server.close();
+  });
+
+  test('a server that stops reading holds stdin back instead of overflowing the send queue', async () => {
+    const server = await TestServer.start();
+    server.closeOnQuit();
+    const opened = once(server.backend, 'listenerOpen');
+    const run = start([`127.0.0.1:${server.port}`]);
+    const [conn] = await opened;
+    conn.socket.pause();
+    // The console pausing its stdin is the sign that its send queue is high.
+    const state = { paused: false };
+    const held = once(run.stdin, 'pause', { timeout: 10_000 }).then(() => (state.paused = true));
+    const line = `PRIVMSG #flood :${'x'.repeat(80)}`;
+    let written = 0;
+    while (!state.paused) {
+      assert.ok(written < 500_000, 'stdin was never held back');
+      written++;
+      if (!run.stdin.write(`${line} ${written}\n`)) await Promise.race([once(run.stdin, 'drain'), held]);
+    }
+    run.stdin.end();
+    conn.socket.resume();
+    assert.equal(await run.exit, 0);
+    assert.equal(run.stderr.text, '');
+    assert.equal(server.lines.length, written + 1, 'every typed line, then QUIT');
+    assert.equal(server.lines[written - 1], `${line} ${written}`);
+    await server.close();
+  });
+
+  test('a slow stdout slows the reading down and loses nothing; a closed stdout ends it like EOF', async () => {
+    const server = await TestServer.start();
+    server.closeOnQuit();
+    const opened = once(server.backend, 'listenerOpen');
+    const stdin = new PassThrough();
+    const stderr = new Capture();
+    const got: string[] = [];
+    // A one-byte high-water mark: every write says "wait", and each one completes a turn later.
+    const stdout = new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _enc, done) {
+        got.push(chunk.toString());
+        this.emit('got');
+        setImmediate(done);
+      },
+    });
+    const exit = runConnect([`127.0.0.1:${server.port}`], { stdin, stdout, stderr });
+    const [conn] = await opened;
+    const n = 2_000;
+    server.send(conn, ...Array.from({ length: n }, (_, i) => `NOTICE * :line ${i}`));
+    await until(stdout, 'got', () => got.length >= n);
+    assert.deepEqual(
+      got,
+      Array.from({ length: n }, (_, i) => `NOTICE * :line ${i}\n`),
+    );
+
+    const quit = server.waitLine((l) => l === 'QUIT');
+    stdout.destroy(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    await quit;
+    assert.equal(await exit, 0);
+    assert.equal(stderr.text, '');
+    stdin.destroy();
     await server.close();
   });
 
