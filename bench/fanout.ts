@@ -9,7 +9,8 @@
  * measured window), median of the runs.
  *
  *   node build/bench/fanout.js [--runs 3] [--duration 5] [--warmup 1]
- *                              [--clients 200] [--senders 8]
+ *                              [--clients 200] [--senders 4]
+ *                              [--inflight 128] [--batch 16]
  *                              [--servers ircsock,plain] [--profile DIR] [--track]
  */
 import { resolve } from 'node:path';
@@ -126,10 +127,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const o = parseSocketBenchArgs(argv);
   const cfg: FanoutConfig = {
     clients: o.clients ?? 200,
-    senders: o.senders ?? 8,
+    senders: o.senders ?? 4,
     warmupMs: (o.warmup ?? 1) * 1000,
     durationMs: (o.duration ?? 5) * 1000,
-    inflight: o.inflight ?? 64,
+    inflight: o.inflight ?? 128,
     batch: o.batch ?? 16,
     track: o.track,
     profile: o.profile,

@@ -51,7 +51,9 @@ async function oneRun(spec: ServerSpec, conns: number): Promise<IdleResult> {
     await sleep(200);
     const before = await server.gcStats();
     if (!before.gc) throw new Error(`${spec.label}: global.gc() is not available (run the server with --expose-gc)`);
-    const opened = await gen.open({ host: '127.0.0.1', port: server.port, count: conns, concurrency: 256, timeout: 60_000 });
+    // Each client sends one line, as a registered client would have (neither server relays it;
+    // ircsock drops connections that send no line within limits.firstLineTimeout).
+    const opened = await gen.open({ host: '127.0.0.1', port: server.port, count: conns, concurrency: 256, greet: ['NICK idle{i}'], timeout: 60_000 });
     if (opened.opened !== conns) throw new Error(`${spec.label}: opened ${opened.opened} of ${conns} connections (${opened.firstError ?? ''})`);
     await waitForConnections(server, conns, 30_000);
     await sleep(500);
@@ -121,7 +123,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     rows,
     [
       'ircsock: Backend listener with the default idle timer (180 s), so one timer per connection is counted; plain: net server (the fan-out ceiling).',
-      'Clients connect and send nothing. B/conn = (after − before) / connections.',
+      'Each client connects and sends one line (NICK), then stays silent. B/conn = (after − before) / connections.',
       `Target (issue 3): ${SUBJECT} ≤ 1.30× ${BASELINE} RSS per connection — this run: ${Number.isFinite(r) ? r.toFixed(2) : '—'}×.`,
     ],
   );

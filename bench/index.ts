@@ -8,6 +8,7 @@
 import { main as parseBench } from './parse.js';
 import { main as fanoutBench } from './fanout.js';
 import { main as idleBench } from './idle.js';
+import { main as compressionBench } from './compression.js';
 
 interface Step {
   name: string;
@@ -26,6 +27,8 @@ const STEPS: readonly Step[] = [
   // Backend benchmarks of issue 3: child processes for the servers and the load generator.
   { name: 'fanout', run: fanoutBench },
   { name: 'idle', run: idleBench },
+  // Compressed links (issue 5): plain vs compressed link throughput, CPU, compression ratio.
+  { name: 'compression', run: compressionBench },
 ];
 
 function splitOnly(argv: readonly string[]): { only: string | undefined; rest: string[] } {

@@ -29,6 +29,8 @@ export interface BackendEvents {
   connectionIdle: [conn: Connection];
   /** The write queue passed `limits.sendQHighWater`; fires again only after it fell below half of it. */
   sendQueueHigh: [conn: Connection, queuedBytes: number];
+  /** After `sendQueueHigh`, the queue fell below half the high-water mark: the peer is reading again. */
+  sendQueueLow: [conn: Connection, queuedBytes: number];
   compressed: [conn: Connection];
   /** A listener turned a peer away (admission limits, lists, or its `check` hook); no connection was made. */
   connectionRefused: [refusal: ConnectionRefusal];
@@ -164,6 +166,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       inputError: (c, e) => this.emit('inputError', c, e),
       idle: (c) => this.emit('connectionIdle', c),
       sendQueueHigh: (c, n) => this.emit('sendQueueHigh', c, n),
+      sendQueueLow: (c, n) => this.emit('sendQueueLow', c, n),
       compressed: (c) => this.emit('compressed', c),
       closed: (c, reason, err) => {
         this.#connections.delete(c.id);
@@ -259,7 +262,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       });
       server.on('secureConnection', (socket: TLSSocket) => {
         this.#handshaking.delete(handshakeKey(listener, socket));
-        this.#check(socket, listener);
+        this.#check(socket, listener, undefined);
       });
       server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
         const peer = { addr: socket.remoteAddress, port: socket.remotePort };
@@ -272,7 +275,8 @@ export class Backend extends EventEmitter<BackendEvents> {
       });
     } else {
       server.on('connection', (socket: Socket) => {
-        if (this.#gate(socket, listener)) this.#check(socket, listener);
+        const key = this.#gate(socket, listener);
+        if (key !== false) this.#check(socket, listener, key);
       });
     }
 
@@ -403,6 +407,8 @@ export class Backend extends EventEmitter<BackendEvents> {
           hooks: this.#hooks,
           firstLineDeadline: false,
           flood: undefined,
+          admission: undefined,
+          admissionKey: undefined,
         });
         this.#connections.set(conn.id, conn);
         this.emit('connectorOpen', conn);
@@ -422,7 +428,7 @@ export class Backend extends EventEmitter<BackendEvents> {
    * @throws IrcFormatError when the message cannot be written safely.
    */
   send(message: IrcMessage | IrcMessageInit, ...targets: ConnectionTarget[]): number {
-    return this.#sendBuffer(Buffer.from(formatLine(message, this.#formatOpts) + '\r\n'), targets);
+    return this.#sendBuffer(this.#encode(message), targets);
   }
 
   /**
@@ -436,11 +442,32 @@ export class Backend extends EventEmitter<BackendEvents> {
     return this.#sendBuffer(Buffer.from(line + '\r\n'), targets);
   }
 
-  #sendBuffer(buf: Buffer, targets: ConnectionTarget[]): number {
+  #encode(message: IrcMessage | IrcMessageInit): Buffer {
+    return Buffer.from(formatLine(message, this.#formatOpts) + '\r\n');
+  }
+
+  #sendBuffer(buf: Buffer, targets: Iterable<ConnectionTarget>): number {
+    const hooks = this.#hooks;
     let n = 0;
     for (const t of targets) {
       const conn = typeof t === 'number' ? this.#connections.get(t) : t;
-      if (conn !== undefined && this.#connections.get(conn.id) === conn && conn.enqueue(buf)) n++;
+      // enqueue refuses connections of another backend and closed ones.
+      if (conn !== undefined && conn.enqueue(buf, hooks)) n++;
+    }
+    return n;
+  }
+
+  /**
+   * `send` to every live connection, or every one but `except`: no target
+   * list to build for the commonest fan-out. Returns how many it was queued to.
+   */
+  broadcast(message: IrcMessage | IrcMessageInit, except?: ConnectionTarget): number {
+    const buf = this.#encode(message);
+    const skip = typeof except === 'number' ? this.#connections.get(except) : except;
+    const hooks = this.#hooks;
+    let n = 0;
+    for (const conn of this.#connections.values()) {
+      if (conn !== skip && conn.enqueue(buf, hooks)) n++;
     }
     return n;
   }
@@ -520,8 +547,8 @@ export class Backend extends EventEmitter<BackendEvents> {
     for (const conn of [...this.#connections.values()]) conn.disconnect(reason);
     for (const socket of [...this.#handshaking.values()]) socket.destroy();
     this.#handshaking.clear();
+    // Each leaves #checking on its 'close' (its admission count released), then shutdown may settle.
     for (const socket of [...this.#checking]) socket.destroy();
-    this.#checking.clear();
     this.#maybeSettled();
     return this.#shutdown;
   }
@@ -532,51 +559,79 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   /** The built-in admission limits, on the raw socket; false when the peer was turned away. */
-  #gate(socket: Socket, listener: Listener): boolean {
+  /**
+   * The built-in admission limits, on the raw socket. Returns false when the
+   * peer was turned away, else the admission key the connection must release
+   * when it ends (undefined when there is none to carry).
+   */
+  #gate(socket: Socket, listener: Listener): string | false | undefined {
     if (this.#closing) {
       socket.destroy();
       return false;
     }
     const admission = listener.admission;
-    if (admission === undefined) return true;
+    if (admission === undefined) return undefined;
     const verdict = admission.admit(socket.remoteAddress ?? '');
     if (!verdict.ok) {
       this.#refuse(socket, listener, verdict.code, verdict.reason);
       return false;
     }
-    // The raw socket closes however the connection ends, handshake failures included.
-    socket.once('close', () => admission.release(verdict.key));
-    return true;
+    if (listener.tls) {
+      // The raw socket closes however a TLS connection ends, handshake failures included.
+      socket.once('close', () => admission.release(verdict.key));
+      return undefined;
+    }
+    // A plain connection carries its key, saving a closure per connection.
+    return verdict.key;
   }
 
   /** Runs the listener's `check` hook, if any, then accepts. */
-  #check(socket: Socket, listener: Listener): void {
+  #check(socket: Socket, listener: Listener, key: string | undefined): void {
     const check = listener.check;
     if (check === undefined) {
-      this.#accept(socket, listener);
+      this.#accept(socket, listener, key);
       return;
     }
+    const release = (): void => {
+      if (key !== undefined) listener.admission?.release(key);
+    };
     const req = { addr: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, listener };
     // Until a Connection owns the socket, an error on it must not go unhandled.
     socket.on('error', noop);
+    // Tracked so that shutdown can close it, and if it closes first (the peer
+    // left, or shutdown) its count is released at once: a hook may never settle.
     this.#checking.add(socket);
-    const forget = (): void => {
-      this.#checking.delete(socket);
-    };
-    socket.once('close', forget);
-    const decide = (verdict: boolean | string): void => {
+    let pending = true;
+    const settle = (): boolean => {
+      if (!pending) return false;
+      pending = false;
       socket.off('error', noop);
-      socket.off('close', forget);
-      forget();
-      if (socket.destroyed) return;
-      if (verdict === true) this.#accept(socket, listener);
-      else this.#refuse(socket, listener, 'ERR_CHECK_REFUSED', typeof verdict === 'string' ? verdict : 'Access denied');
+      socket.off('close', onClose);
+      this.#checking.delete(socket);
+      return true;
+    };
+    const onClose = (): void => {
+      if (!settle()) return;
+      release();
+      this.#maybeSettled();
+    };
+    socket.once('close', onClose);
+    const decide = (verdict: boolean | string): void => {
+      if (!settle()) return;
+      if (verdict === true && !socket.destroyed) {
+        this.#accept(socket, listener, key);
+        return;
+      }
+      release();
+      if (!socket.destroyed) {
+        this.#refuse(socket, listener, 'ERR_CHECK_REFUSED', typeof verdict === 'string' ? verdict : 'Access denied');
+      }
     };
     const failed = (err: unknown): void => {
-      socket.off('error', noop);
-      socket.off('close', forget);
-      forget();
-      this.#refuse(socket, listener, 'ERR_CHECK_FAILED', 'Access check failed');
+      if (settle()) {
+        release();
+        this.#refuse(socket, listener, 'ERR_CHECK_FAILED', 'Access check failed');
+      }
       this.emit('listenerFailure', listener, err as NodeJS.ErrnoException);
     };
     let verdict: boolean | string | Promise<boolean | string>;
@@ -614,9 +669,9 @@ export class Backend extends EventEmitter<BackendEvents> {
     this.emit('connectionRefused', { listener, addr, port, code, reason });
   }
 
-  #accept(socket: Socket, listener: Listener): void {
-    if (socket.destroyed) return;
-    if (this.#closing) {
+  #accept(socket: Socket, listener: Listener, admissionKey: string | undefined): void {
+    if (socket.destroyed || this.#closing) {
+      if (admissionKey !== undefined) listener.admission?.release(admissionKey);
       socket.destroy();
       return;
     }
@@ -632,6 +687,8 @@ export class Backend extends EventEmitter<BackendEvents> {
       hooks: this.#hooks,
       firstLineDeadline: true,
       flood: listener.flood,
+      admission: listener.admission,
+      admissionKey,
     });
     this.#connections.set(conn.id, conn);
     this.emit('listenerOpen', conn, listener);
@@ -679,6 +736,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       this.#settle !== undefined &&
       this.#connections.size === 0 &&
       this.#connectors.size === 0 &&
+      this.#checking.size === 0 &&
       this.#openServers === 0
     ) {
       const settle = this.#settle;

@@ -16,6 +16,7 @@ export interface ConnectionHooks {
   inputError(conn: Connection, err: IrcParseError | IrcLineTooLongError): void;
   idle(conn: Connection): void;
   sendQueueHigh(conn: Connection, queuedBytes: number): void;
+  sendQueueLow(conn: Connection, queuedBytes: number): void;
   compressed(conn: Connection): void;
   /** Called exactly once, when the socket is gone. */
   closed(conn: Connection, reason: string, err: Error | undefined): void;
@@ -37,7 +38,13 @@ export interface ConnectionInit {
   /** Drop the connection when no complete line arrives in `limits.firstLineTimeout`. */
   firstLineDeadline: boolean;
   flood: FloodOptions | undefined;
+  /** Released when the connection ends, so admission counts stay true. */
+  admission: { release(key: string): unknown } | undefined;
+  admissionKey: string | undefined;
 }
+
+const CONN: unique symbol = Symbol('ircsock.connection');
+type OwnedSocket = Socket & { [CONN]: Connection };
 
 const SENDQ_ERROR = Buffer.from('ERROR :SendQ exceeded\r\n');
 const EMPTY = Buffer.alloc(0);
@@ -95,9 +102,13 @@ export class Connection {
   #finalized = false;
   #closeReason: string | undefined = undefined;
   #closeError: Error | undefined = undefined;
+  // One timer serves the idle events and the first-line deadline.
   #idleTimer: NodeJS.Timeout | undefined = undefined;
+  #firstLine: number;
+  #idleMark = 0;
   #closeTimer: NodeJS.Timeout | undefined = undefined;
-  #firstLineTimer: NodeJS.Timeout | undefined = undefined;
+  readonly #admission: { release(key: string): unknown } | undefined;
+  readonly #admissionKey: string | undefined;
   readonly #flood: TokenBucket | undefined;
   readonly #floodDisconnects: boolean;
   readonly #floodMaxDelay: number;
@@ -140,37 +151,53 @@ export class Connection {
     this.#floodDisconnects = flood?.mode === 'disconnect';
     this.#floodMaxDelay = flood?.maxDelay ?? 10_000;
 
-    s.setNoDelay(true);
-    s.on('data', (chunk: Buffer) => {
-      this.#onData(chunk);
-    });
-    s.on('drain', () => {
-      this.flush();
-    });
-    s.on('finish', () => {
-      // Everything we queued reached the kernel and our FIN went out.
-      if (this.disconnecting !== false) s.destroy();
-    });
-    s.on('error', (err: Error) => {
-      this.#closeError ??= err;
-      this.#closeReason ??= reasonFor(err);
-    });
-    s.on('close', () => {
-      this.#finalize();
-    });
-    if (this.idle > 0 && Number.isFinite(this.idle)) this.#armIdle(this.idle);
+    this.#admission = init.admission;
+    this.#admissionKey = init.admissionKey;
     const firstLine = init.limits.firstLineTimeout;
-    if (init.firstLineDeadline && Number.isFinite(firstLine)) {
-      this.#firstLineTimer = setTimeout(() => {
-        if (this.linesIn > 0) return;
-        this.disconnectNow(
-          'Registration timeout',
-          new IrcTimeoutError('ERR_REGISTRATION_TIMEOUT', `no complete line within ${firstLine} ms`, firstLine),
-        );
-      }, firstLine);
-      this.#firstLineTimer.unref();
-    }
+    this.#firstLine = init.firstLineDeadline && Number.isFinite(firstLine) ? firstLine : Infinity;
+
+    // Shared handlers that find their connection on the socket: tens of
+    // thousands of idle connections must not each carry five closures.
+    (s as OwnedSocket)[CONN] = this;
+    s.setNoDelay(true);
+    const on = Connection.#handlers;
+    s.on('data', on.data);
+    s.on('drain', on.drain);
+    s.on('end', on.end);
+    s.on('finish', on.finish);
+    s.on('error', on.error);
+    s.on('close', on.close);
+    this.#armTimer(this.seen);
   }
+
+  static readonly #handlers = {
+    data(this: OwnedSocket, chunk: Buffer): void {
+      this[CONN].#onData(chunk);
+    },
+    drain(this: OwnedSocket): void {
+      this[CONN].flush();
+    },
+    end(this: OwnedSocket): void {
+      // The peer sent its FIN; Node ends our side on the next tick. What this
+      // turn queued (a reply to its QUIT) goes out first: a half-closed peer still reads.
+      this[CONN].#flushBeforeEnd();
+    },
+    finish(this: OwnedSocket): void {
+      // Everything we queued reached the kernel and our FIN went out.
+      if (this[CONN].disconnecting !== false) this.destroy();
+    },
+    error(this: OwnedSocket, err: Error): void {
+      const conn = this[CONN];
+      conn.#closeError ??= err;
+      conn.#closeReason ??= reasonFor(err);
+    },
+    close(this: OwnedSocket): void {
+      this[CONN].#finalize();
+    },
+    timer(conn: Connection): void {
+      conn.#onTimer();
+    },
+  };
 
   /** The underlying socket (the seed's `get_socket`), for what ircsock does not cover. */
   get socket(): Socket {
@@ -187,8 +214,8 @@ export class Connection {
   }
 
   /** @internal Queues one formatted line; false when it was dropped. */
-  enqueue(buf: Buffer): boolean {
-    if (this.disconnecting !== false || !this.connected) return false;
+  enqueue(buf: Buffer, owner: ConnectionHooks): boolean {
+    if (owner !== this.#hooks || this.disconnecting !== false || !this.connected) return false;
     this.#pending.push(buf);
     this.#pendingBytes += buf.length;
     this.linesOut++;
@@ -217,10 +244,22 @@ export class Connection {
     this.#scheduled = false;
     // Sends made after setCompressedLink wait for the switch, to go out compressed.
     if (this.#compressAfterDrain) return;
-    if (this.#pendingBytes === 0 || this.#socket.destroyed || this.#ended) return;
-    if (this.#socket.writableNeedDrain) return;
-    this.#writeOut();
-    if (this.#highFired && this.queuedBytes < this.limits.sendQHighWater / 2) this.#highFired = false;
+    if (this.#pendingBytes > 0 && !this.#socket.destroyed && !this.#ended && !this.#socket.writableNeedDrain) {
+      this.#writeOut();
+    }
+    this.#checkLow();
+  }
+
+  #checkLow(): void {
+    if (!this.#highFired) return;
+    const queued = this.queuedBytes;
+    if (queued >= this.limits.sendQHighWater / 2) return;
+    this.#highFired = false;
+    this.#hooks.sendQueueLow(this, queued);
+  }
+
+  #flushBeforeEnd(): void {
+    if (this.#pendingBytes > 0 && !this.#compressAfterDrain && !this.#ended && !this.#socket.destroyed) this.#writeOut();
   }
 
   #writeOut(): void {
@@ -247,6 +286,13 @@ export class Connection {
     if (this.#finalized || this.disconnecting !== false) return;
     this.disconnecting = reason;
     this.#closeReason ??= reason;
+    // A setCompressedLink switch still waiting for the drain happens now:
+    // what was queued before it is in the socket already, so the sends made
+    // after it go out compressed, as the peer expects, not plain.
+    if (this.#compressAfterDrain && !this.#socket.destroyed) {
+      this.#compressAfterDrain = false;
+      this.#startCompression();
+    }
     if (this.#pendingBytes > 0 && !this.#socket.destroyed) this.#writeOut();
     this.#end(this.limits.disconnectTimeout);
   }
@@ -338,6 +384,10 @@ export class Connection {
     this.compressed = false;
     this.#oldInflater = inflater;
     this.#oldDeflater = deflater;
+    // Stop at the peer's switch point, the end of its batch under way: the
+    // bytes after it (plain ones, read with it or later) are never inflated,
+    // and are fed plain once that batch is done.
+    inflater.stopAtBatchEnd();
     this.#retireInflater();
     this.#afterDeflate();
   }
@@ -345,10 +395,10 @@ export class Connection {
   // Called after every inflated chunk while an old inflater winds down.
   #retireInflater(): void {
     const old = this.#oldInflater;
-    if (old === undefined || old.pending > 0) return;
+    if (old === undefined || !old.finished) return;
+    const held = [...old.takeRest(), ...this.#heldInput];
     old.close();
     this.#oldInflater = undefined;
-    const held = this.#heldInput;
     this.#heldInput = [];
     for (const chunk of held) this.#feed(chunk);
   }
@@ -403,7 +453,8 @@ export class Connection {
     if (this.#inflater !== undefined) {
       this.#inflater.write(chunk);
     } else if (this.#oldInflater !== undefined) {
-      this.#heldInput.push(chunk);
+      // It takes what is left of the peer's last compressed batch, and keeps the rest for #retireInflater.
+      this.#oldInflater.write(chunk);
     } else {
       this.#feed(chunk);
     }
@@ -446,10 +497,6 @@ export class Connection {
       // Input means complete lines: a peer dribbling bytes that never end a line goes idle.
       if (this.linesIn !== linesBefore) {
         this.seen = Date.now();
-        if (this.#firstLineTimer !== undefined) {
-          clearTimeout(this.#firstLineTimer);
-          this.#firstLineTimer = undefined;
-        }
       }
     }
   }
@@ -482,32 +529,48 @@ export class Connection {
       const held = this.#heldLine;
       this.#heldLine = undefined;
       if (this.#socket.destroyed) return;
-      if (held !== undefined) this.#deliver(held);
-      this.#socket.resume();
+      // Resume even when a handler throws on the held line (it propagates, as in
+      // #dispatch): else the connection would stay paused for good.
+      try {
+        if (held !== undefined) this.#deliver(held);
+      } finally {
+        this.#socket.resume();
+      }
       this.#dispatch();
     }, wait);
     this.#floodTimer.unref();
     return true;
   }
 
-  // One timer per idle period, not one re-arm per line: input only moves `seen`,
-  // and the timer, when it fires, sleeps again for whatever is left.
-  #armIdle(delay: number): void {
-    this.#idleTimer = setTimeout(() => {
-      this.#onIdleTimer();
-    }, delay);
+  // One timer per idle period, not one re-arm per line: input only moves
+  // `seen`, and the timer, when it fires, sleeps again for whatever is left.
+  // Until the first line it also watches the first-line deadline.
+  #armTimer(now: number): void {
+    let next = Infinity;
+    if (this.idle > 0) next = Math.max(this.seen, this.#idleMark) + this.idle - now;
+    if (this.linesIn === 0 && this.#firstLine !== Infinity) next = Math.min(next, this.seen + this.#firstLine - now);
+    if (next === Infinity || Number.isNaN(next)) return;
+    this.#idleTimer = setTimeout(Connection.#handlers.timer, Math.max(1, next), this);
     this.#idleTimer.unref();
   }
 
-  #onIdleTimer(): void {
+  #onTimer(): void {
+    this.#idleTimer = undefined;
     if (this.#finalized) return;
-    const quiet = Date.now() - this.seen;
-    if (quiet >= this.idle) {
-      this.#armIdle(this.idle);
-      this.#hooks.idle(this);
-    } else {
-      this.#armIdle(this.idle - quiet);
+    const now = Date.now();
+    if (this.linesIn === 0 && now - this.seen >= this.#firstLine) {
+      const limit = this.#firstLine;
+      this.disconnectNow(
+        'Registration timeout',
+        new IrcTimeoutError('ERR_REGISTRATION_TIMEOUT', `no complete line within ${limit} ms`, limit),
+      );
+      return;
     }
+    // The next idle event comes a whole period after this one, or after the last input.
+    const idle = this.idle > 0 && now - Math.max(this.seen, this.#idleMark) >= this.idle;
+    if (idle) this.#idleMark = now;
+    this.#armTimer(now);
+    if (idle) this.#hooks.idle(this);
   }
 
   #finalize(): void {
@@ -517,7 +580,6 @@ export class Connection {
     if (this.disconnecting === false) this.disconnecting = this.#closeReason ?? 'Connection closed';
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#closeTimer);
-    clearTimeout(this.#firstLineTimer);
     clearTimeout(this.#floodTimer);
     this.#heldLine = undefined;
     this.#inflater?.close();
@@ -529,6 +591,7 @@ export class Connection {
     this.#pending.length = 0;
     this.#pendingBytes = 0;
     this.#decoder.takeRemainder();
+    if (this.#admissionKey !== undefined) this.#admission?.release(this.#admissionKey);
     this.#hooks.closed(this, this.#closeReason ?? 'Connection closed', this.#closeError);
   }
 }

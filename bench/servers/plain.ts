@@ -1,7 +1,8 @@
 /**
  * The Node ceiling: a plain `net` server that splits input into lines with
- * `Buffer.indexOf` (no IRC parsing) and writes each complete line to every
- * other socket. How the writes reach the kernel is chosen by `--mode`:
+ * `Buffer.indexOf` (no IRC parsing) and writes each complete line that starts
+ * with `PRIVMSG ` (a byte compare, as the ircsock server relays only PRIVMSG)
+ * to every other socket. How the writes reach the kernel is chosen by `--mode`:
  *
  * - `queue` (the default, "plain"): each line is pushed onto a per-socket
  *   array, and once per turn of the event loop each socket gets one
@@ -18,6 +19,8 @@ import net, { type Socket } from 'node:net';
 import { runServer } from './harness.js';
 
 const LF = 0x0a;
+// Like the ircsock server's handler, relay PRIVMSG lines only (a byte compare, not parsing).
+const PRIVMSG = Buffer.from('PRIVMSG ');
 const modeArg = process.argv.indexOf('--mode');
 const mode = modeArg >= 0 ? process.argv[modeArg + 1] : 'queue';
 if (mode !== 'queue' && mode !== 'cork' && mode !== 'chunk') throw new Error(`--mode queue|cork|chunk, not ${String(mode)}`);
@@ -88,8 +91,10 @@ await runServer(async () => {
       } else {
         let lf = data.indexOf(LF);
         while (lf !== -1) {
-          const line = data.subarray(start, lf + 1);
-          for (const p of peers) if (p !== me) out(p, line);
+          if (data.compare(PRIVMSG, 0, PRIVMSG.length, start, start + PRIVMSG.length) === 0) {
+            const line = data.subarray(start, lf + 1);
+            for (const p of peers) if (p !== me) out(p, line);
+          }
           start = lf + 1;
           lf = data.indexOf(LF, start);
         }

@@ -52,7 +52,11 @@ export interface LinkInflaterOptions {
   onError: (err: IrcsockError) => void;
   /** Most inflated bytes one `write()` may yield; default {@link DEFAULT_MAX_INFLATED_PER_CHUNK}. */
   maxInflatedPerChunk?: number;
-  /** Called when every byte written so far has been inflated and handed to `onData`. */
+  /**
+   * Called when zlib has nothing left to do: every byte written so far has
+   * been inflated and handed to `onData` (after `stopAtBatchEnd()`: every
+   * byte up to the batch end).
+   */
   onDrain?: () => void;
 }
 
@@ -80,6 +84,54 @@ function zlibError(direction: string, err: unknown): IrcZlibError {
   return new IrcZlibError(`${direction} failed on the compressed link: ${detail}`, { cause: err });
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/** Part of a write(): `endsBatch` when it ends with a flush marker, `last` when it ends the write. */
+interface Piece {
+  bytes: Buffer;
+  last: boolean;
+  endsBatch: boolean;
+}
+
+/** Pieces of one write() are adjacent views of its chunk: one view over them all, no copy. */
+function joinPieces(pieces: readonly Piece[]): Buffer {
+  const first = (pieces[0] as Piece).bytes;
+  let length = 0;
+  let adjacent = true;
+  for (const p of pieces) {
+    if (p.bytes.buffer !== first.buffer || p.bytes.byteOffset !== first.byteOffset + length) adjacent = false;
+    length += p.bytes.length;
+  }
+  return adjacent ? Buffer.from(first.buffer, first.byteOffset, length) : Buffer.concat(pieces.map((p) => p.bytes), length);
+}
+
+const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/**
+ * Where the flush markers (`00 00 ff ff`, the empty stored block that ends a
+ * sync or full flush) end in `chunk`, as offsets into it; `tail` is up to 3
+ * bytes that came before, so a marker split across writes is found too. The
+ * pattern may also occur inside compressed data by chance: cutting there is
+ * harmless, zlib takes its input in any pieces.
+ */
+function* flushEnds(tail: Buffer, chunk: Buffer): Generator<number> {
+  // Markers that start in the tail and end in this chunk.
+  for (let k = 1; k <= 3 && k <= chunk.length; k++) {
+    const need = 4 - k;
+    if (tail.length < need) continue;
+    const head = Buffer.concat([tail.subarray(tail.length - need), chunk.subarray(0, k)]);
+    if (head.equals(FLUSH_MARKER)) {
+      yield k;
+      break;
+    }
+  }
+  let at = chunk.indexOf(FLUSH_MARKER);
+  while (at >= 0) {
+    yield at + 4;
+    at = chunk.indexOf(FLUSH_MARKER, at + 4);
+  }
+}
+
 /**
  * Inflates the peer's compressed stream. Feed it the bytes after the peer's
  * switch point (the line decoder's remainder first), then every later socket
@@ -96,6 +148,18 @@ export class LinkInflater {
   // so resetting in that callback attributes output to the right chunk.
   #inflatedThisChunk = 0;
   #inflatedTotal = 0;
+  // Pieces (one flushed batch each) not yet handed to zlib, and whether the
+  // piece ends a write(); zlib holds at most one piece at a time.
+  #queue: Piece[] = [];
+  #queued = 0;
+  #inFlight = 0;
+  #busy = false;
+  // Whether what zlib has taken so far ends at a batch end (a flush marker);
+  // before any input it does: nothing of a batch has been taken.
+  #atBatchEnd = true;
+  #stopAtEnd = false;
+  // The last bytes of the previous write, to find a marker split across writes.
+  #tail: Buffer = EMPTY;
 
   constructor(opts: LinkInflaterOptions) {
     checkOptions('LinkInflater', opts, INFLATER_KEYS);
@@ -137,7 +201,7 @@ export class LinkInflater {
 
   /** Compressed bytes handed to `write()` and not yet inflated (for a read-queue limit). */
   get pending(): number {
-    return this.#stream?.writableLength ?? 0;
+    return this.#stream === undefined ? 0 : this.#queued + this.#inFlight;
   }
 
   /** Total inflated bytes handed to `onData` so far. */
@@ -145,14 +209,91 @@ export class LinkInflater {
     return this.#inflatedTotal;
   }
 
-  /** Queue compressed bytes; ignored once closed. */
+  /**
+   * Queue compressed bytes; ignored once closed. The bytes are handed to zlib
+   * one flushed batch at a time — cut after every sync/full flush marker
+   * (`00 00 ff ff`) — so that `stopAtBatchEnd()` can leave unread whatever
+   * follows the peer's last compressed batch: its plain bytes after it went
+   * back to plain (unsetCompressedLink), within the same socket read or not.
+   */
   write(chunk: Buffer): void {
+    if (this.#stream === undefined || chunk.length === 0) return;
+    let start = 0;
+    for (const end of flushEnds(this.#tail, chunk)) {
+      if (end > start) this.#queue.push({ bytes: chunk.subarray(start, end), last: false, endsBatch: true });
+      start = end;
+    }
+    if (start < chunk.length) this.#queue.push({ bytes: chunk.subarray(start), last: false, endsBatch: false });
+    const lastPiece = this.#queue[this.#queue.length - 1];
+    if (lastPiece !== undefined) lastPiece.last = true;
+    this.#queued += chunk.length;
+    this.#tail = chunk.length >= 3 ? chunk.subarray(chunk.length - 3) : Buffer.concat([this.#tail, chunk]).subarray(-3);
+    if (!this.#busy) this.#pump();
+  }
+
+  /**
+   * The peer went back to plain: inflate up to the end of the batch under way
+   * (the next flush marker, which may still have to arrive) and no further.
+   * Bytes after it stay unread, for `takeRest()`. `onDrain` runs when the
+   * batch is done; `finished` tells.
+   */
+  stopAtBatchEnd(): void {
+    this.#stopAtEnd = true;
+  }
+
+  /** After `stopAtBatchEnd()`: whether the batch under way has been inflated and handed on. */
+  get finished(): boolean {
+    return this.#stopAtEnd && !this.#busy && this.#atBatchEnd;
+  }
+
+  /** The bytes written but never handed to zlib (after `stopAtBatchEnd()`: those past the batch end), in order; empties the queue. */
+  takeRest(): Buffer[] {
+    const rest = this.#queue.map((p) => p.bytes);
+    this.#queue = [];
+    this.#queued = 0;
+    this.#tail = EMPTY;
+    return rest;
+  }
+
+  /**
+   * Hands zlib its next input, if it may; whether it did. One zlib call (one
+   * threadpool round trip) per write() as a rule, not per batch: a peer that
+   * flushes after every line (the Perl original) puts hundreds of batches in
+   * one socket read. The call ends at the write's last batch end, and the
+   * bytes after it go in a call of their own, so that a peer going back to
+   * plain right after a batch — in the same read — is never inflated: plain
+   * IRC text holds no NUL, so never a flush marker. (A peer that goes back to
+   * plain and compresses again within a single read is not supported.) Once
+   * `stopAtBatchEnd()` was called, one batch per call, up to the batch end.
+   */
+  #pump(): boolean {
     const stream = this.#stream;
-    if (stream === undefined || chunk.length === 0) return;
-    stream.write(chunk, () => {
-      this.#inflatedThisChunk = 0;
-      if (this.#stream === stream && stream.writableLength === 0) this.#onDrain?.();
+    if (stream === undefined || (this.#stopAtEnd && this.#atBatchEnd)) return false;
+    const queue = this.#queue;
+    if (queue.length === 0) return false;
+    let n = 1;
+    if (!this.#stopAtEnd) {
+      let group = 0;
+      while (group < queue.length && !(queue[group] as Piece).last) group++;
+      group = Math.min(group + 1, queue.length);
+      n = (queue[group - 1] as Piece).endsBatch || group === 1 ? group : group - 1;
+    }
+    const pieces = queue.splice(0, n);
+    const lastPiece = pieces[n - 1] as Piece;
+    const bytes = n === 1 ? (pieces[0] as Piece).bytes : joinPieces(pieces);
+    this.#busy = true;
+    this.#queued -= bytes.length;
+    this.#inFlight = bytes.length;
+    stream.write(bytes, () => {
+      if (this.#stream !== stream) return;
+      this.#busy = false;
+      this.#inFlight = 0;
+      this.#atBatchEnd = lastPiece.endsBatch;
+      // The bomb bound counts per socket read, whatever it was cut into.
+      if (lastPiece.last) this.#inflatedThisChunk = 0;
+      if (!this.#pump()) this.#onDrain?.();
     });
+    return true;
   }
 
   /** Free the zlib handle now; no callback runs after this. Idempotent. */
@@ -160,6 +301,9 @@ export class LinkInflater {
     const stream = this.#stream;
     if (stream === undefined) return;
     this.#stream = undefined;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#inFlight = 0;
     // destroy() closes the native handle synchronously (or as soon as a
     // threadpool job in flight returns); the 'error' listener stays attached
     // so a late error can never become an uncaught exception.

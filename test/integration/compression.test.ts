@@ -568,6 +568,51 @@ test('unset: both ends go back to plain at the agreed line, and on in plain both
   }
 });
 
+test('unset inside one socket read: plain bytes right after the UNZIP batch are not inflated', async () => {
+  const { backend, listener } = await listen();
+  try {
+    const got: string[] = [];
+    backend.on('input', (c, m) => {
+      got.push(m.raw ?? '');
+      if (m.command === 'ZIP') backend.setCompressedLinkNow(c);
+      if (m.command === 'UNZIP') backend.unsetCompressedLink(c);
+    });
+    const errors: string[] = [];
+    backend.on('disconnect', (_c, _r, err) => errors.push((err as { code?: string } | undefined)?.code ?? 'none'));
+    const opened = once(backend, 'listenerOpen');
+    const peer = await RawPeer.connect(listener.port);
+    const [conn] = await opened;
+    const z = new PeerDeflater();
+    // ZIP, compressed batches flushed one per line (as the Perl original
+    // sends them), the last one UNZIP, then plain: all in one write.
+    const batches = [await z.batch('PRIVMSG #a :compressed\r\n'), await z.batch('UNZIP\r\n')];
+    peer.socket.write(Buffer.concat([Buffer.from('ZIP\r\n'), ...batches, Buffer.from('PRIVMSG #a :plain after\r\n')]));
+    await until(backend, 'input', () => got.length >= 4);
+    assert.deepEqual(got, ['ZIP', 'PRIVMSG #a :compressed', 'UNZIP', 'PRIVMSG #a :plain after']);
+    assert.equal(conn.compressed, false);
+
+    // Again, with the flush marker that ends the UNZIP batch cut across two writes.
+    peer.socket.write('ZIP\r\n');
+    await until(backend, 'input', () => got.length >= 5);
+    // A fresh zlib stream (with its header) for the second compressed stretch.
+    const z2 = new PeerDeflater();
+    const batch2 = await z2.batch('PRIVMSG #a :again\r\nUNZIP\r\n');
+    assert.ok(batch2.subarray(-4).equals(Buffer.from([0, 0, 0xff, 0xff])));
+    peer.socket.write(batch2.subarray(0, -2));
+    await until(backend, 'input', () => got.length >= 7);
+    peer.socket.write(Buffer.concat([batch2.subarray(-2), Buffer.from('PRIVMSG #a :plain again\r\n')]));
+    await until(backend, 'input', () => got.length >= 8);
+    assert.deepEqual(got.slice(4), ['ZIP', 'PRIVMSG #a :again', 'UNZIP', 'PRIVMSG #a :plain again']);
+    assert.deepEqual(errors, []);
+    assert.equal(conn.connected, true);
+    z.close();
+    z2.close();
+    peer.socket.destroy();
+  } finally {
+    await backend.shutdown();
+  }
+});
+
 test('corrupt compressed input closes that connection alone with ERR_ZLIB', async () => {
   const { backend, listener } = await listen();
   try {
@@ -618,7 +663,11 @@ test('corrupt compressed input closes that connection alone with ERR_ZLIB', asyn
   }
 });
 
-test('a decompression bomb is cut off with ERR_ZLIB_BOMB and bounded RSS', async () => {
+for (const [name, segmentBytes, perWrite] of [
+  ['16 MiB segments', 16 * 1024 * 1024, 1],
+  ['512 KiB segments, each under the cut-off, many per read', 512 * 1024, 64],
+] as const) {
+test(`a decompression bomb (${name}) is cut off with ERR_ZLIB_BOMB and bounded RSS`, async () => {
   const { backend, listener } = await listen();
   try {
     zipOnRequest(backend);
@@ -630,11 +679,12 @@ test('a decompression bomb is cut off with ERR_ZLIB_BOMB and bounded RSS', async
     // 16 MiB of zeros, full-flushed: a segment of ~16 KiB that needs no
     // history, so it can be sent again and again (1 GiB inflated per 64 copies).
     const z = new PeerDeflater();
-    const zeros = Buffer.alloc(16 * 1024 * 1024);
+    const zeros = Buffer.alloc(segmentBytes);
     const head = await z.batch(zeros, zlib.constants.Z_FULL_FLUSH);
-    const segment = await z.batch(zeros, zlib.constants.Z_FULL_FLUSH);
+    const one = await z.batch(zeros, zlib.constants.Z_FULL_FLUSH);
     z.close();
-    assert.ok(segment.length < 32 * 1024, `segment is ${segment.length} bytes`);
+    const segment = Buffer.concat(Array.from({ length: perWrite }, () => one));
+    assert.ok(segment.length < 64 * 1024, `segment is ${segment.length} bytes`);
     const rssBefore = process.memoryUsage().rss;
     let rssPeak = rssBefore;
     const gone = once(backend, 'disconnect', { filter: (c) => c === conn, timeout: 15_000 });
@@ -661,6 +711,7 @@ test('a decompression bomb is cut off with ERR_ZLIB_BOMB and bounded RSS', async
     await backend.shutdown();
   }
 });
+}
 
 test('a compressed line over the limit is dropped by the line limit, and the link goes on', async () => {
   const { backend, listener } = await listen();

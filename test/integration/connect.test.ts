@@ -90,6 +90,19 @@ class TestServer {
   }
 }
 
+/** Waits for the writer to drain, or for its reader to pause: whichever comes first, no timer left behind. */
+function drainOrPause(stream: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('pause', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('pause', done);
+  });
+}
+
 interface Run {
   stdin: PassThrough;
   stdout: Capture;
@@ -210,13 +223,13 @@ describe('ircsock connect: the console', T, () => {
     conn.socket.pause();
     // The console pausing its stdin is the sign that its send queue is high.
     const state = { paused: false };
-    const held = once(run.stdin, 'pause', { timeout: 10_000 }).then(() => (state.paused = true));
+    run.stdin.once('pause', () => (state.paused = true));
     const line = `PRIVMSG #flood :${'x'.repeat(80)}`;
     let written = 0;
     while (!state.paused) {
       assert.ok(written < 500_000, 'stdin was never held back');
       written++;
-      if (!run.stdin.write(`${line} ${written}\n`)) await Promise.race([once(run.stdin, 'drain'), held]);
+      if (!run.stdin.write(`${line} ${written}\n`)) await drainOrPause(run.stdin);
     }
     run.stdin.end();
     conn.socket.resume();
@@ -447,7 +460,8 @@ describe('ircsock connect: the bin', T, () => {
     const child = spawn(process.execPath, [main, 'connect', `127.0.0.1:${server.port}`, '--nick', 'bin'], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    const exited = once(child, 'exit', { timeout: 10_000 });
+    // 'close', not 'exit': the child's pipes are closed too, and no handle is left.
+    const exited = once(child, 'close', { timeout: 10_000 });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));

@@ -2,7 +2,16 @@
 import { accessSync, constants } from 'node:fs';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
+import type { FloodOptions } from '../../index.js';
 import { DEFAULT_IDLE, type Endpoint, type RelayOptions } from './server.js';
+
+/**
+ * The command's flood control: a paste of 20 lines goes through at once, then
+ * 5 lines a second; a client that keeps going past 10 s of delay is dropped
+ * with `Excess Flood`. Looser than an ircd's (Ergo: 5 lines, then 2 a second)
+ * because the relay is also a test target for client developers.
+ */
+export const CLI_FLOOD: Readonly<FloodOptions> = Object.freeze({ rate: 5, burst: 20, mode: 'delay' });
 
 export const RELAY_USAGE = `Usage: ircsock relay [options]
 
@@ -18,6 +27,8 @@ Options:
   --name SERVERNAME        server name in replies (default ircsock.relay)
   --idle SECONDS           PING a client silent this long, drop it after as long
                            again without an answer (default ${DEFAULT_IDLE / 1000}; 0: never)
+  --flood RATE:BURST       flood control: BURST lines at once, then RATE a second
+                           (default ${CLI_FLOOD.rate}:${CLI_FLOOD.burst}); 'off' for load tests
   -h, --help               show this help
 `;
 
@@ -41,6 +52,7 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
         'tls-key': { type: 'string' },
         name: { type: 'string' },
         idle: { type: 'string' },
+        flood: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -52,7 +64,7 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
   if (values.help === true) return { kind: 'help' };
 
   try {
-    const options: RelayOptions = {};
+    const options: RelayOptions = { flood: parseFlood(values.flood) };
     if (values.listen !== undefined) options.listen = values.listen.map((s) => parseEndpoint('--listen', s));
     if (values['tls-listen'] !== undefined) options.tlsListen = values['tls-listen'].map((s) => parseEndpoint('--tls-listen', s));
     const cert = values['tls-cert'];
@@ -82,6 +94,16 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
   } catch (err) {
     return { kind: 'error', message: (err as Error).message };
   }
+}
+
+function parseFlood(text: string | undefined): FloodOptions | false {
+  if (text === undefined) return { ...CLI_FLOOD };
+  if (text === 'off') return false;
+  const m = /^(\d+(?:\.\d+)?):(\d+)$/.exec(text);
+  const rate = Number(m?.[1]);
+  const burst = Number(m?.[2]);
+  if (m === null || rate <= 0 || burst < 1) throw new Error(`--flood ${JSON.stringify(text)}: give RATE:BURST (e.g. 5:20) or off`);
+  return { rate, burst, mode: 'delay' };
 }
 
 /** `HOST:PORT`, `[IPV6]:PORT`, or a bare `PORT` on 127.0.0.1. */

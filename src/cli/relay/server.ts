@@ -3,7 +3,7 @@
  * the command handlers. `startRelay` runs it in-process (tests, benchmark);
  * `run.ts` wraps it as the `ircsock relay` command.
  */
-import { Backend, type Connection, type Limits, type Listener } from '../../index.js';
+import { Backend, type Connection, type FloodOptions, type Limits, type Listener } from '../../index.js';
 import { dispatch } from './commands.js';
 import { RelayContext } from './context.js';
 import { Client, RelayState } from './state.js';
@@ -29,6 +29,11 @@ export interface RelayOptions {
   idle?: number;
   /** Connection limits for the backend (SendQ, line length, ...). */
   limits?: Partial<Limits>;
+  /**
+   * Per-client flood control (fakelag, then `Excess Flood`). Default off here,
+   * so tests and benchmarks see the relay's own speed; the CLI turns it on.
+   */
+  flood?: FloodOptions | false;
   /** Where the one-line connect/disconnect records go. Default: nowhere. */
   log?: (line: string) => void;
 }
@@ -70,13 +75,20 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   wire(ctx);
 
   const listeners: Listener[] = [];
+  const flood = opts.flood ?? false;
   try {
-    for (const ep of listen) listeners.push(await backend.createListener({ addr: ep.host, port: ep.port, idle }));
-    for (const ep of tlsListen) listeners.push(await backend.createListener({ addr: ep.host, port: ep.port, idle, tls: true }));
+    for (const ep of listen) listeners.push(await backend.createListener({ addr: ep.host, port: ep.port, idle, flood }));
+    for (const ep of tlsListen) {
+      listeners.push(await backend.createListener({ addr: ep.host, port: ep.port, idle, flood, tls: true }));
+    }
   } catch (err) {
     await backend.shutdown();
     throw err;
   }
+  // Only now: a failure to bind is the caller's error (the rejection), not a log line.
+  backend.on('listenerFailure', (listener, err) => {
+    log(`listener ${endpoint(listener.addr, listener.port)}: ${err.message}`);
+  });
 
   let closing: Promise<void> | undefined;
   return {
@@ -158,9 +170,6 @@ function wire(ctx: RelayContext): void {
     log(`tls handshake failed from ${endpoint(peer.addr ?? '?', peer.port ?? 0)} on port ${listener.port}: ${err.message}`);
   });
 
-  backend.on('listenerFailure', (listener, err) => {
-    log(`listener ${endpoint(listener.addr, listener.port)}: ${err.message}`);
-  });
 }
 
 export function endpoint(host: string, port: number): string {
