@@ -344,6 +344,7 @@ export class Connection {
       this.disconnectNow(err.code === 'ERR_ZLIB' ? 'Compression error' : 'Decompression limit exceeded', err);
     };
     const inflater: LinkInflater = new LinkInflater({
+      maxInflatedPerChunk: this.limits.maxInflatePerRead,
       onData: (chunk) => {
         this.#feed(chunk);
       },

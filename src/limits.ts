@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_INFLATED_PER_CHUNK } from './framing/zlib.js';
 import { IRC_LIMITS } from './message/limits.js';
 
 /**
@@ -31,6 +32,8 @@ export interface Limits {
   firstLineTimeout: number;
   /** A TLS handshake on a listener that takes longer than this (ms) is abandoned. */
   tlsHandshakeTimeout: number;
+  /** On a compressed link, the most bytes one socket read may inflate to (the bomb guard). */
+  maxInflatePerRead: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -42,6 +45,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   readQ: 128 * 1024,
   firstLineTimeout: 30_000,
   tlsHandshakeTimeout: 10_000,
+  maxInflatePerRead: DEFAULT_MAX_INFLATED_PER_CHUNK,
 });
 
 /**

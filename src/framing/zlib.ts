@@ -35,13 +35,15 @@ export const DEFAULT_DEFLATE_LEVEL = zlib.constants.Z_DEFAULT_COMPRESSION;
 /** windowBits for both directions: MAX_WBITS, as Compress::Zlib. */
 export const ZLIB_WINDOW_BITS = 15;
 /**
- * Default bound on the inflated bytes one compressed input chunk may yield.
- * A socket read is at most 64 KiB, so this allows a 16:1 ratio on full reads
- * and any ratio on small ones (a repeated 8 KiB tagged line compresses to a
- * few dozen bytes), while a bomb (deflate reaches ~1032:1) is cut off after
- * 1 MiB of output per read.
+ * Default bound on the inflated bytes one compressed socket read may yield.
+ * A read is at most 64 KiB, so this allows a 64:1 ratio on full reads — a
+ * burst of near-identical lines between two servers compresses that well —
+ * and any ratio on small ones, while a bomb (deflate reaches ~1032:1) is cut
+ * off after 4 MiB of output per read. Memory is bounded anyway (lines are
+ * dispatched as they inflate; the decoder and ReadQ bound what waits): this
+ * bounds the work one read can cost. `limits.maxInflatePerRead` sets it.
  */
-export const DEFAULT_MAX_INFLATED_PER_CHUNK = 1024 * 1024;
+export const DEFAULT_MAX_INFLATED_PER_CHUNK = 4 * 1024 * 1024;
 /** Inflated output is handed on in pieces of at most this size. */
 export const INFLATE_CHUNK_SIZE = 16 * 1024;
 
