@@ -2,7 +2,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['build/', 'dist/', 'docs/api/', 'node_modules/', 'eslint.config.js'] },
+  { ignores: ['build/', 'dist/', 'docs/api/', 'node_modules/', '.scratch/', 'eslint.config.js'] },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

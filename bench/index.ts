@@ -9,6 +9,7 @@ import { main as parseBench } from './parse.js';
 import { main as fanoutBench } from './fanout.js';
 import { main as idleBench } from './idle.js';
 import { main as compressionBench } from './compression.js';
+import { main as relayBench } from './relay.js';
 
 interface Step {
   name: string;
@@ -29,6 +30,8 @@ const STEPS: readonly Step[] = [
   { name: 'idle', run: idleBench },
   // Compressed links (issue 5): plain vs compressed link throughput, CPU, compression ratio.
   { name: 'compression', run: compressionBench },
+  // The relay demo server end to end (issue 4): fan-out, fixed-rate latency, idle memory vs the plain net relay.
+  { name: 'relay', run: relayBench },
 ];
 
 function splitOnly(argv: readonly string[]): { only: string | undefined; rest: string[] } {

@@ -403,7 +403,7 @@ export class Backend extends EventEmitter<BackendEvents> {
           args: opts.args,
           idle,
           limits,
-          tls: secure ? tlsInfo(socket as TLSSocket) : undefined,
+          tls: socket instanceof TLSSocket ? tlsInfo(socket) : undefined,
           hooks: this.#hooks,
           firstLineDeadline: false,
           flood: undefined,
@@ -754,7 +754,9 @@ function checkFlood(where: string, flood: FloodOptions): FloodOptions {
       throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: flood.${key} must be a positive number, got ${String(v)}`);
     }
   }
-  if (flood.mode !== undefined && flood.mode !== 'delay' && flood.mode !== 'disconnect') {
+  // JavaScript callers get no type check: look at the value itself.
+  const mode: unknown = flood.mode;
+  if (mode !== undefined && mode !== 'delay' && mode !== 'disconnect') {
     throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: flood.mode must be 'delay' or 'disconnect'`);
   }
   if (flood.maxDelay !== undefined) checkDuration(where, 'flood.maxDelay', flood.maxDelay);

@@ -161,40 +161,42 @@ export class Connection {
     (s as OwnedSocket)[CONN] = this;
     s.setNoDelay(true);
     const on = Connection.#handlers;
+    /* eslint-disable @typescript-eslint/unbound-method -- EventEmitter calls them with the socket as `this`, as they expect */
     s.on('data', on.data);
     s.on('drain', on.drain);
     s.on('end', on.end);
     s.on('finish', on.finish);
     s.on('error', on.error);
     s.on('close', on.close);
+    /* eslint-enable @typescript-eslint/unbound-method */
     this.#armTimer(this.seen);
   }
 
   static readonly #handlers = {
-    data(this: OwnedSocket, chunk: Buffer): void {
+    data: function (this: OwnedSocket, chunk: Buffer): void {
       this[CONN].#onData(chunk);
     },
-    drain(this: OwnedSocket): void {
+    drain: function (this: OwnedSocket): void {
       this[CONN].flush();
     },
-    end(this: OwnedSocket): void {
+    end: function (this: OwnedSocket): void {
       // The peer sent its FIN; Node ends our side on the next tick. What this
       // turn queued (a reply to its QUIT) goes out first: a half-closed peer still reads.
       this[CONN].#flushBeforeEnd();
     },
-    finish(this: OwnedSocket): void {
+    finish: function (this: OwnedSocket): void {
       // Everything we queued reached the kernel and our FIN went out.
       if (this[CONN].disconnecting !== false) this.destroy();
     },
-    error(this: OwnedSocket, err: Error): void {
+    error: function (this: OwnedSocket, err: Error): void {
       const conn = this[CONN];
       conn.#closeError ??= err;
       conn.#closeReason ??= reasonFor(err);
     },
-    close(this: OwnedSocket): void {
+    close: function (this: OwnedSocket): void {
       this[CONN].#finalize();
     },
-    timer(conn: Connection): void {
+    timer: (conn: Connection): void => {
       conn.#onTimer();
     },
   };

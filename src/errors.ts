@@ -123,6 +123,8 @@ export type IrcArgumentCode = 'ERR_INVALID_ARG' | 'ERR_INVALID_OPTION' | 'ERR_UN
 export class IrcArgumentError extends IrcsockError {
   declare readonly code: IrcArgumentCode;
 
+  // Not useless: it narrows `code` to the argument codes.
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor
   constructor(code: IrcArgumentCode, message: string) {
     super(code, message);
   }

@@ -303,6 +303,23 @@ test('connectionIdle repeats every idle period without input, and input resets i
   await peer.waitClosed();
 });
 
+test('connectors have an idle timer too when asked (default none)', async () => {
+  const backend = new Backend();
+  const listener = await backend.createListener({ addr: '127.0.0.1', idle: 0 });
+  const plain = await backend.createConnector({ addr: '127.0.0.1', port: listener.port });
+  const timed = await backend.createConnector({ addr: '127.0.0.1', port: listener.port, idle: 50 });
+  assert.equal(plain.idle, 0);
+  assert.equal(timed.idle, 50);
+  const idles = times(backend, 'connectionIdle', 2);
+  const got = await idles;
+  assert.deepEqual(
+    got.map(([c]) => c),
+    [timed, timed],
+    'only the connector with idle set, repeating; not the listener side (idle: 0)',
+  );
+  await backend.shutdown();
+});
+
 test('connectionIdle under mock timers: exact repeats, and input pushes the next one back', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
   // Well under the listener's first-line deadline, which runs on the same mocked clock.

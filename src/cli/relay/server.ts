@@ -3,7 +3,7 @@
  * the command handlers. `startRelay` runs it in-process (tests, benchmark);
  * `run.ts` wraps it as the `ircsock relay` command.
  */
-import { Backend, type Connection, type FloodOptions, type Limits, type Listener } from '../../index.js';
+import { Backend, type AdmissionOptions, type Connection, type FloodOptions, type Limits, type Listener } from '../../index.js';
 import { dispatch } from './commands.js';
 import { RelayContext } from './context.js';
 import { Client, RelayState } from './state.js';
@@ -34,6 +34,8 @@ export interface RelayOptions {
    * so tests and benchmarks see the relay's own speed; the CLI turns it on.
    */
   flood?: FloodOptions | false;
+  /** Admission control of every listener (see `ListenerOptions.admission`). Default: the backend's defaults. */
+  admission?: AdmissionOptions | false;
   /** Where the one-line connect/disconnect records go. Default: nowhere. */
   log?: (line: string) => void;
 }
@@ -76,10 +78,11 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
 
   const listeners: Listener[] = [];
   const flood = opts.flood ?? false;
+  const admission = opts.admission;
   try {
-    for (const ep of listen) listeners.push(await backend.createListener({ addr: ep.host, port: ep.port, idle, flood }));
+    for (const ep of listen) listeners.push(await backend.createListener({ addr: ep.host, port: ep.port, idle, flood, admission }));
     for (const ep of tlsListen) {
-      listeners.push(await backend.createListener({ addr: ep.host, port: ep.port, idle, flood, tls: true }));
+      listeners.push(await backend.createListener({ addr: ep.host, port: ep.port, idle, flood, admission, tls: true }));
     }
   } catch (err) {
     await backend.shutdown();
