@@ -136,7 +136,7 @@ export class LineDecoder {
         this.#releasePart();
         return err;
       }
-      const text = this.#decode(line, end);
+      const text = this.#decode(line, 0, end);
       this.#releasePart();
       return text;
     }
@@ -201,7 +201,7 @@ export class LineDecoder {
    * line ends: a few SIMD `isAscii` calls per chunk instead of a scan per line.
    */
   #markHigh(chunk: Buffer, from: number, to: number, base: number): void {
-    if (isAscii(chunk.subarray(from, to))) return;
+    if (isAscii(view(chunk, from, to))) return;
     if (to - from > MIN_SPLIT) {
       const lf = chunk.indexOf(LF, (from + to) >>> 1);
       const mid = lf + 1;
@@ -247,7 +247,7 @@ export class LineDecoder {
       if (this.#highAt >= high.length || (high[this.#highAt] as number) >= end) return text.slice(start, end);
       const bytes = this.#textBytes as Buffer;
       const base = this.#textBase;
-      return this.#decode(bytes.subarray(base + start, base + end), end - start);
+      return this.#decode(bytes, base + start, base + end);
     }
   }
 
@@ -331,12 +331,19 @@ export class LineDecoder {
     return new IrcLineTooLongError('body', this.maxBodyBytes);
   }
 
-  #decode(line: Buffer, end: number): string {
-    const text = line.toString('utf8', 0, end);
+  /** Bytes [start, end) of `buf` as text, by the encoding policy. No Buffer view is made unless needed. */
+  #decode(buf: Buffer, start: number, end: number): string {
+    const text = buf.toString('utf8', start, end);
     // Only a line holding U+FFFD can be invalid UTF-8, so valid text pays one scan.
-    if (this.#legacy && text.includes(REPLACEMENT) && !isUtf8(line.subarray(0, end))) {
-      return line.toString('latin1', 0, end);
+    if (this.#legacy && text.includes(REPLACEMENT) && !isUtf8(view(buf, start, end))) {
+      return buf.toString('latin1', start, end);
     }
     return text;
   }
+}
+
+// A plain Uint8Array view costs far less than Buffer#subarray, which goes
+// through Buffer's species constructor: it matters at one call per line.
+function view(buf: Buffer, start: number, end: number): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset + start, end - start);
 }
