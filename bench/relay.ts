@@ -52,6 +52,8 @@ interface Config {
   inflight: number;
   batch: number;
   conns: number;
+  /** Flood window with tracking (latency, gaps, reordering) rather than counting only. */
+  floodTrack: boolean;
   profile: string | undefined;
 }
 
@@ -105,7 +107,7 @@ async function measure(server: ServerProcess, gen: LoadGen, cfg: Config, mode: '
     fanout,
     window: fanout * cfg.inflight * cfg.senders,
     batch: cfg.batch,
-    track: true,
+    track: mode === 'rate' || cfg.floodTrack,
   });
   await sleep(cfg.warmupMs);
   const [s0, m0] = await Promise.all([server.stats(), gen.mark(true)]);
@@ -221,6 +223,7 @@ function parseConfig(argv: readonly string[]): { cfg: Config; runs: number; spec
     inflight: o.inflight ?? 128,
     batch: o.batch ?? 16,
     conns: o.conns ?? MAX_IDLE_CONNS,
+    floodTrack: o.track,
     profile: o.profile,
   };
   if (cfg.clients < 2 || cfg.clients > 5_000) throw new Error('--clients: 2 to 5000');

@@ -50,6 +50,8 @@ const SENDQ_ERROR = Buffer.from('ERROR :SendQ exceeded\r\n');
 const EMPTY = Buffer.alloc(0);
 // After a SendQ overflow the peer is not reading: give the ERROR line a moment, no more.
 const SENDQ_GRACE = 1_000;
+// How long a closing connection waits for the peer's FIN after sending its own.
+const LINGER = 2_000;
 
 /**
  * One live peer (the seed's POEx::IRC::Backend::Connect). Created by the
@@ -186,7 +188,8 @@ export class Connection {
     },
     finish: function (this: OwnedSocket): void {
       // Everything we queued reached the kernel and our FIN went out.
-      if (this[CONN].disconnecting !== false) this.destroy();
+      const conn = this[CONN];
+      if (conn.disconnecting !== false) conn.#linger();
     },
     error: function (this: OwnedSocket, err: Error): void {
       const conn = this[CONN];
@@ -437,6 +440,19 @@ export class Connection {
       );
       this.#socket.destroy();
     }, deadline);
+    this.#closeTimer.unref();
+  }
+
+  /**
+   * Our FIN is out: wait a moment for the peer's before closing. Closing at
+   * once, while the peer still sends, makes the kernel answer with an RST,
+   * which can throw away our last lines (the ERROR) before the peer reads them.
+   * A peer that reads our FIN closes too, so this rarely waits.
+   */
+  #linger(): void {
+    if (this.#socket.destroyed) return;
+    clearTimeout(this.#closeTimer);
+    this.#closeTimer = setTimeout(() => this.#socket.destroy(), Math.min(LINGER, this.limits.disconnectTimeout));
     this.#closeTimer.unref();
   }
 

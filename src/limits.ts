@@ -1,4 +1,3 @@
-import { DEFAULT_MAX_INFLATED_PER_CHUNK } from './framing/zlib.js';
 import { IRC_LIMITS } from './message/limits.js';
 
 /**
@@ -45,7 +44,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   readQ: 128 * 1024,
   firstLineTimeout: 30_000,
   tlsHandshakeTimeout: 10_000,
-  maxInflatePerRead: DEFAULT_MAX_INFLATED_PER_CHUNK,
+  maxInflatePerRead: 4 * 1024 * 1024,
 });
 
 /**

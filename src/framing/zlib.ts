@@ -28,6 +28,7 @@
 import zlib from 'node:zlib';
 import { IrcArgumentError, IrcLimitError, IrcZlibError } from '../errors.js';
 import type { IrcsockError } from '../errors.js';
+import { DEFAULT_LIMITS } from '../limits.js';
 import { checkKeys } from '../options.js';
 
 /** zlib level used when none is given: Z_DEFAULT_COMPRESSION (level 6), as Compress::Zlib. */
@@ -43,7 +44,7 @@ export const ZLIB_WINDOW_BITS = 15;
  * dispatched as they inflate; the decoder and ReadQ bound what waits): this
  * bounds the work one read can cost. `limits.maxInflatePerRead` sets it.
  */
-export const DEFAULT_MAX_INFLATED_PER_CHUNK = 4 * 1024 * 1024;
+export const DEFAULT_MAX_INFLATED_PER_CHUNK = DEFAULT_LIMITS.maxInflatePerRead;
 /** Inflated output is handed on in pieces of at most this size. */
 export const INFLATE_CHUNK_SIZE = 16 * 1024;
 
