@@ -423,11 +423,13 @@ export class Backend extends EventEmitter<BackendEvents> {
   /**
    * Formats the message once and queues the same bytes to every target.
    * Unknown ids and closed or closing connections are skipped, as the seed
-   * documents. Returns how many connections it was queued to.
+   * documents. Targets may also come as arrays (`send(msg, members)`), so a
+   * channel of any size needs no spread. Returns how many connections it was
+   * queued to.
    *
    * @throws IrcFormatError when the message cannot be written safely.
    */
-  send(message: IrcMessage | IrcMessageInit, ...targets: ConnectionTarget[]): number {
+  send(message: IrcMessage | IrcMessageInit, ...targets: (ConnectionTarget | readonly ConnectionTarget[])[]): number {
     return this.#sendBuffer(this.#encode(message), targets);
   }
 
@@ -437,7 +439,7 @@ export class Backend extends EventEmitter<BackendEvents> {
    *
    * @throws IrcFormatError for CR, LF or NUL in the line.
    */
-  sendLine(line: string, ...targets: ConnectionTarget[]): number {
+  sendLine(line: string, ...targets: (ConnectionTarget | readonly ConnectionTarget[])[]): number {
     if (/[\0\r\n]/.test(line)) throw new IrcFormatError('sendLine(): the line holds CR, LF or NUL', 'line');
     return this.#sendBuffer(Buffer.from(line + '\r\n'), targets);
   }
@@ -446,15 +448,22 @@ export class Backend extends EventEmitter<BackendEvents> {
     return Buffer.from(formatLine(message, this.#formatOpts) + '\r\n');
   }
 
-  #sendBuffer(buf: Buffer, targets: Iterable<ConnectionTarget>): number {
-    const hooks = this.#hooks;
+  #sendBuffer(buf: Buffer, targets: readonly (ConnectionTarget | readonly ConnectionTarget[])[]): number {
     let n = 0;
     for (const t of targets) {
-      const conn = typeof t === 'number' ? this.#connections.get(t) : t;
-      // enqueue refuses connections of another backend and closed ones.
-      if (conn !== undefined && conn.enqueue(buf, hooks)) n++;
+      if (typeof t === 'object' && !(t instanceof Connection)) {
+        for (const u of t) n += this.#enqueue(buf, u);
+      } else {
+        n += this.#enqueue(buf, t);
+      }
     }
     return n;
+  }
+
+  #enqueue(buf: Buffer, target: ConnectionTarget): number {
+    const conn = typeof target === 'number' ? this.#connections.get(target) : target;
+    // enqueue refuses connections of another backend and closed ones.
+    return conn !== undefined && conn.enqueue(buf, this.#hooks) ? 1 : 0;
   }
 
   /**
@@ -536,12 +545,23 @@ export class Backend extends EventEmitter<BackendEvents> {
    * connection after its queue drains (each with its deadline), and resolves
    * when every socket is closed. Afterwards no ircsock handle or timer is left.
    */
-  shutdown(reason = 'Server shutdown'): Promise<void> {
+  shutdown(reason = 'Server shutdown', opts: { timeout?: number } = {}): Promise<void> {
     if (this.#shutdown !== undefined) return this.#shutdown;
+    const timeout = opts.timeout === undefined ? undefined : checkDuration('shutdown()', 'timeout', opts.timeout, true);
     this.#closing = true;
     this.#shutdown = new Promise<void>((resolve) => {
       this.#settle = resolve;
     });
+    if (timeout !== undefined) {
+      // Past the deadline, peers still not drained are cut off.
+      const timer = setTimeout(() => {
+        for (const conn of [...this.#connections.values()]) conn.disconnectNow(reason);
+      }, timeout);
+      timer.unref();
+      void this.#shutdown.then(() => {
+        clearTimeout(timer);
+      });
+    }
     for (const l of [...this.#listeners.values()]) this.closeListener(l);
     for (const { abort } of [...this.#connectors.values()]) abort(closedError('createConnector()'));
     for (const conn of [...this.#connections.values()]) conn.disconnect(reason);

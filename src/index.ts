@@ -1,3 +1,6 @@
+/** The version of ircsock (kept equal to package.json's by a test). */
+export const VERSION = '0.1.0';
+
 export {
   Backend,
   type BackendEvents,

@@ -80,8 +80,11 @@ export interface Mark {
 }
 
 const LF = 0x0a;
+const CR = 0x0d;
 // '~B' then 4 digits of sender, '.', 10 digits of sequence, '.', 12 digits of µs.
 const MARKER = Buffer.from('~B');
+const MARKER_0 = 0x7e;
+const MARKER_1 = 0x42;
 const SENDER_W = 4;
 const SEQ_W = 10;
 const TS_W = 12;
@@ -251,9 +254,17 @@ class Run {
     }
   }
 
-  /** Tracking: one complete line (without LF) from client `c`. */
-  track(c: Client, buf: Buffer, start: number, end: number): void {
-    const at = buf.indexOf(MARKER, start);
+  /**
+   * Tracking: one complete line (without LF) from client `c`, received at
+   * `nowUs` (the time its chunk arrived: one clock read per read, not per line,
+   * so the generator's own parsing does not count as latency).
+   */
+  track(c: Client, buf: Buffer, start: number, end: number, nowUs: number): void {
+    // The body ends the line at a fixed width (marker, numbers, ' ', filler): look there
+    // first, and search only when something (a tag, another format) moved it.
+    const e = buf[end - 1] === CR ? end - 1 : end;
+    let at = e - this.cfg.payloadBytes - 1 - BODY_W;
+    if (at < start || buf[at] !== MARKER_0 || buf[at + 1] !== MARKER_1) at = buf.indexOf(MARKER, start);
     if (at < 0 || at + BODY_W > end) return;
     let p = at + MARKER.length;
     const s = digits(buf, p, SENDER_W);
@@ -269,7 +280,7 @@ class Run {
       this.gaps += seq - want;
       next[s] = seq + 1;
     } else this.reordered++;
-    const lat = Math.max(1, Math.round(performance.now() * 1000 - ts));
+    const lat = Math.max(1, Math.round(nowUs - ts));
     this.hist.record(lat);
   }
 
@@ -321,11 +332,12 @@ function onData(c: Client, buf: Buffer): void {
       data = Buffer.concat([c.part, buf]);
       c.part = undefined;
     }
+    const nowUs = performance.now() * 1000;
     let start = 0;
     let lf = data.indexOf(LF);
     while (lf !== -1) {
       rxLines++;
-      r.track(c, data, start, lf);
+      r.track(c, data, start, lf, nowUs);
       start = lf + 1;
       lf = data.indexOf(LF, start);
     }

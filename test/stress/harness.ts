@@ -84,6 +84,7 @@ export interface ConnectOptions {
   port: number;
   /** TLS (any certificate accepted: the suite's own throwaway one). */
   tls?: boolean;
+  /** Plain TCP only: the local address to connect from (127.0.0.2 … for another admission key). */
   localAddress?: string;
   timeout?: number;
 }
@@ -93,7 +94,7 @@ export function connectSocket(opts: ConnectOptions): Promise<net.Socket> {
   const timeout = opts.timeout ?? 5_000;
   return new Promise((resolve, reject) => {
     const socket = opts.tls === true
-      ? tls.connect({ host: '127.0.0.1', port: opts.port, localAddress: opts.localAddress, rejectUnauthorized: false })
+      ? tls.connect({ host: '127.0.0.1', port: opts.port, rejectUnauthorized: false })
       : net.connect({ host: '127.0.0.1', port: opts.port, localAddress: opts.localAddress });
     const timer = setTimeout(() => {
       socket.destroy();
@@ -431,7 +432,7 @@ export async function pool(count: number, concurrency: number, task: (i: number)
 }
 
 export function mib(n: number): string {
-  return `${(n / MiB).toFixed(1)}`;
+  return (n / MiB).toFixed(1);
 }
 
 /** `a=1 b=2` from a tally, largest first. */

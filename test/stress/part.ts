@@ -92,6 +92,9 @@ export async function runPart(spec: PartSpec): Promise<void> {
     } catch (err) {
       failures.push(`relay (pid ${relay.pid}) did not answer: ${err instanceof Error ? err.message : String(err)}`);
     }
+  } catch (err) {
+    // Setting up the healthy clients failed: still a row in the table, and a failure.
+    failures.push(`setup failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   } finally {
     watchdog?.client.destroy();
     pair?.destroy();
