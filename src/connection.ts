@@ -98,6 +98,7 @@ export class Connection {
   readonly #decoder: LineDecoder;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
+  #queuedBelow = 0;
   #scheduled = false;
   #highFired = false;
   #ended = false;
@@ -124,8 +125,7 @@ export class Connection {
   // old deflater's last batch.
   #oldInflater: LinkInflater | undefined = undefined;
   #oldDeflater: LinkDeflater | undefined = undefined;
-  #heldInput: Buffer[] = [];
-  #heldOutput: Buffer[] = [];
+  #heldOutput: Buffer[] | undefined = undefined;
   #compressAfterDrain = false;
   #endWhenDeflated = false;
 
@@ -221,10 +221,13 @@ export class Connection {
   /** @internal Queues one formatted line; false when it was dropped. */
   enqueue(buf: Buffer, owner: ConnectionHooks): boolean {
     if (owner !== this.#hooks || this.disconnecting !== false || !this.connected) return false;
+    // What sits below our queue cannot shrink before the next flush: read it
+    // once per batch, not once per line of a fan-out.
+    if (!this.#scheduled) this.#queuedBelow = this.#socket.writableLength + this.#deflatedPending();
     this.#pending.push(buf);
     this.#pendingBytes += buf.length;
     this.linesOut++;
-    const queued = this.queuedBytes;
+    const queued = this.#pendingBytes + this.#queuedBelow;
     if (queued > this.limits.sendQ) {
       this.#sendQExceeded(queued);
       return false;
@@ -279,7 +282,7 @@ export class Connection {
     if (this.#deflater !== undefined) {
       this.#deflater.write(data);
     } else if (this.#oldDeflater !== undefined) {
-      this.#heldOutput.push(data);
+      (this.#heldOutput ??= []).push(data);
     } else {
       this.bytesOut += data.length;
       this.#socket.write(data);
@@ -402,10 +405,9 @@ export class Connection {
   #retireInflater(): void {
     const old = this.#oldInflater;
     if (old === undefined || !old.finished) return;
-    const held = [...old.takeRest(), ...this.#heldInput];
+    const held = old.takeRest();
     old.close();
     this.#oldInflater = undefined;
-    this.#heldInput = [];
     for (const chunk of held) this.#feed(chunk);
   }
 
@@ -414,8 +416,8 @@ export class Connection {
     if (old !== undefined && old.pending === 0) {
       old.close();
       this.#oldDeflater = undefined;
-      const held = this.#heldOutput;
-      this.#heldOutput = [];
+      const held = this.#heldOutput ?? [];
+      this.#heldOutput = undefined;
       for (const data of held) this.#writeRaw(data);
     }
     if (this.#endWhenDeflated && this.#deflatedPending() === 0 && !this.#socket.destroyed) {
@@ -605,8 +607,7 @@ export class Connection {
     this.#deflater?.close();
     this.#oldInflater?.close();
     this.#oldDeflater?.close();
-    this.#heldInput.length = 0;
-    this.#heldOutput.length = 0;
+    this.#heldOutput = undefined;
     this.#pending.length = 0;
     this.#pendingBytes = 0;
     this.#decoder.takeRemainder();

@@ -435,11 +435,11 @@ export function mib(n: number): string {
   return (n / MiB).toFixed(1);
 }
 
-/** `a=1 b=2` from a tally, largest first. */
+/** `a=1,b_c=2` from a tally, largest first (spaces in keys become `_`, so a figure stays one word). */
 export function tally(t: Record<string, number>, limit = 6): string {
   return Object.entries(t)
     .sort((x, y) => y[1] - x[1])
     .slice(0, limit)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
+    .map(([k, v]) => `${k.replaceAll(' ', '_')}=${v}`)
+    .join(',');
 }

@@ -87,7 +87,7 @@ test('1 fuzz: 50 connections send random and mutated IRC bytes for 20 s', { time
   runPart({
     name: '1 fuzz',
     relay: {},
-    rssBound: { bytes: (b) => b.rss + 128 * MiB, text: 'baseline + 128 MiB' },
+    rssBound: { bytes: (b) => b.rss + 96 * MiB, text: 'baseline + 96 MiB' },
     async attack(env) {
       const seed = Number(process.env.STRESS_SEED ?? 0x5eed);
       const conns = 50;
@@ -137,7 +137,7 @@ test('1 fuzz: 50 connections send random and mutated IRC bytes for 20 s', { time
         chunks: Object.values(kinds).reduce((a, b) => a + b, 0),
         relayInputErrors: tally(s.inputErrors),
         relayLines: s.inputs,
-        disconnects: tally(s.disconnectReasons, 4).replaceAll(' ', ','),
+        relayDisconnects: tally(s.disconnectReasons, 5),
       });
     },
   }),
@@ -246,7 +246,7 @@ test('2 slowloris: 1,000 connections send one byte per second', { timeout: PART_
         droppedIdle: dropped.registered,
         maxLifeFirstLine: `${(maxLife.unregistered / 1000).toFixed(1)}s(≤${(SLOW_FIRST_LINE + SLACK) / 1000})`,
         maxLifeIdle: `${(maxLife.registered / 1000).toFixed(1)}s(≤${(2 * SLOW_IDLE + SLACK) / 1000})`,
-        relay: tally(s.disconnectCodes, 4).replaceAll(' ', ','),
+        relay: tally(s.disconnectCodes, 4),
       });
     },
   }),
@@ -255,14 +255,15 @@ test('2 slowloris: 1,000 connections send one byte per second', { timeout: PART_
 // ---- 3. slow readers ---------------------------------------------------------------
 
 const SLOW_SENDQ = 256 * 1024;
+const SLOW_READERS = scaled(200, 20);
 
 test('3 slow readers: 200 connections never read while others flood the channel', { timeout: PART_TIMEOUT }, () =>
   runPart({
     name: '3 slow readers',
     relay: { idle: 0, limits: { sendQ: SLOW_SENDQ, sendQHighWater: 64 * 1024 } },
-    rssBound: { bytes: (b) => b.rss + 200 * SLOW_SENDQ + 96 * MiB, text: 'baseline + 200 × SendQ + 96 MiB' },
+    rssBound: { bytes: (b) => b.rss + SLOW_READERS * SLOW_SENDQ + 96 * MiB, text: `baseline + ${SLOW_READERS} × SendQ + 96 MiB` },
     async attack(env) {
-      const n = scaled(200, 20);
+      const n = SLOW_READERS;
       const channel = '#flood';
       const readers: IrcClient[] = [];
       await pool(n, 50, async (i) => {
@@ -321,10 +322,11 @@ test('3 slow readers: 200 connections never read while others flood the channel'
         slowReaders: n,
         droppedSendQ: sendq,
         allDroppedIn: `${(dropMs / 1000).toFixed(1)}s`,
-        floodLines: lines,
+        floodLinesWritten: lines,
+        relayLinesIn: s.inputs - env.base.inputs,
         flood: `${mib(bytes)}MiB`,
         sendQ: `${SLOW_SENDQ / 1024}KiB`,
-        relay: tally(s.disconnectCodes, 4).replaceAll(' ', ','),
+        relay: tally(s.disconnectCodes, 4),
       });
       for (const f of flooders) f.destroy();
       for (const r of readers) r.destroy();
@@ -415,7 +417,7 @@ test('4 churn: 20,000 connect/disconnect cycles, 200 at a time', { timeout: PART
   runPart({
     name: '4 churn',
     relay: {},
-    rssBound: { bytes: (b) => b.rss + 128 * MiB, text: 'baseline + 128 MiB' },
+    rssBound: { bytes: (b) => b.rss + 96 * MiB, text: 'baseline + 96 MiB' },
     async attack(env) {
       const cycles = scaled(20_000, 500);
       const concurrency = 200;
@@ -433,7 +435,7 @@ test('4 churn: 20,000 connect/disconnect cycles, 200 at a time', { timeout: PART
       Object.assign(env.figures, {
         cycles,
         perSecond: Math.round(cycles / secs),
-        kinds: tally(kinds).replaceAll(' ', ','),
+        kinds: tally(kinds),
       });
     },
     async after(env) {
@@ -453,7 +455,7 @@ test('4 churn: 20,000 connect/disconnect cycles, 200 at a time', { timeout: PART
       const heapGrowth = final.heapUsed - env.base.heapUsed;
       env.check(heapGrowth <= 4 * MiB, `heap after GC grew by ${mib(heapGrowth)} MiB over 20,000 cycles (bound 4 MiB)`);
       Object.assign(env.figures, {
-        handles: `${tally(final.handles, 8).replaceAll(' ', ',')}(=baseline)`,
+        handles: `${tally(final.handles, 8)}(=baseline)`,
         connections: `${final.connections}(=baseline)`,
         admissionActive: final.admission.map((a) => a.active).join(','),
         heapGrowthAfterGc: `${mib(heapGrowth)}MiB(≤4)`,
@@ -475,7 +477,7 @@ test('5 a 16 KiB line, 10 MiB lines without LF, a connect storm above the thrott
   runPart({
     name: '5 long lines + storm',
     relay: { admission: { exempt: [], maxPerIp: 1_000, throttle: { connections: STORM_THROTTLE, windowMs: 60_000 } } },
-    rssBound: { bytes: (b) => b.rss + 64 * MiB, text: 'baseline + 64 MiB' },
+    rssBound: { bytes: (b) => b.rss + 96 * MiB, text: 'baseline + 96 MiB' },
     async attack(env) {
       // A 16 KiB line: 417, and the connection goes on.
       const c16 = await IrcClient.connect('long16', { port: env.port });
@@ -587,7 +589,7 @@ test('5 a 16 KiB line, 10 MiB lines without LF, a connect storm above the thrott
         storm: attempts,
         admitted,
         refused,
-        relayRefused: tally(s.refused).replaceAll(' ', ','),
+        relayRefused: tally(s.refused),
       });
     },
   }),
@@ -626,7 +628,8 @@ test('6 TLS garbage and half-finished TLS handshakes', { timeout: PART_TIMEOUT }
     name: '6 TLS',
     tls: true,
     relay: { plain: false, tls: { certPath: cert.certPath, keyPath: cert.keyPath }, limits: { tlsHandshakeTimeout: TLS_HANDSHAKE, firstLineTimeout: TLS_FIRST_LINE } },
-    rssBound: { bytes: (b) => b.rss + 96 * MiB, text: 'baseline + 96 MiB' },
+    // TLS sessions cost more than plain sockets: about 340 attack connections are live at any time.
+    rssBound: { bytes: (b) => b.rss + 128 * MiB, text: 'baseline + 128 MiB' },
     async attack(env) {
       const hello = await captureClientHello();
       const rng = new Prng(0x7151);
@@ -699,11 +702,11 @@ test('6 TLS garbage and half-finished TLS handshakes', { timeout: PART_TIMEOUT }
       env.check(timeouts > 0, 'the relay reported no TLS handshake timeout');
       Object.assign(env.figures, {
         attempts: sum(made),
-        made: tally(made).replaceAll(' ', ','),
+        made: tally(made),
         maxLifeMs: Object.entries(maxLife)
           .map(([k, v]) => `${k}=${Math.round(v)}`)
           .join(','),
-        tlsClientErrors: tally(s.tlsErrors, 5).replaceAll(' ', ','),
+        tlsClientErrors: tally(s.tlsErrors, 5),
         firstLineDrops: s.disconnectCodes.ERR_REGISTRATION_TIMEOUT ?? 0,
       });
     },

@@ -57,6 +57,12 @@ function bump(tally: Record<string, number>, key: string): void {
   tally[k] = (tally[k] ?? 0) + 1;
 }
 
+/** A disconnect reason as a tally key: digits folded, a client's own QUIT text dropped. */
+function reasonKey(reason: string): string {
+  if (reason.startsWith('Quit:')) return 'Quit: …';
+  return reason.replace(/\d+/g, '#').slice(0, 40);
+}
+
 function handleSummary(): Record<string, number> {
   const out: Record<string, number> = {};
   for (const kind of process.getActiveResourcesInfo()) out[kind] = (out[kind] ?? 0) + 1;
@@ -98,7 +104,7 @@ async function main(): Promise<void> {
   backend.on('disconnect', (_conn, reason, err) => {
     disconnects++;
     bump(disconnectCodes, (err as { code?: string } | undefined)?.code ?? 'none');
-    bump(disconnectReasons, reason.replace(/\d+/g, '#').slice(0, 60));
+    bump(disconnectReasons, reasonKey(reason));
   });
   backend.on('connectionRefused', (r) => {
     bump(refused, r.code);

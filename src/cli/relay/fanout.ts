@@ -18,9 +18,6 @@ export interface Outgoing {
 export type Groups = readonly (readonly Connection[])[];
 
 const GROUP_MASK = 3; // CAP_MESSAGE_TAGS | CAP_SERVER_TIME
-// `send(msg, ...targets)` takes targets as arguments, and an engine caps how many
-// arguments one call may have: a bigger group goes out in slices (one format each).
-const MAX_SPREAD = 8192;
 
 /** The connections of `clients`, sorted into the four delivery groups. */
 export function groupClients(clients: Iterable<Client>): Connection[][] {
@@ -109,14 +106,6 @@ export function deliverToClients(
 }
 
 function sendAll(backend: Backend, msg: IrcMessageInit, a: readonly Connection[], b: readonly Connection[] = []): void {
-  const n = a.length + b.length;
-  if (n === 0) return;
-  if (n <= MAX_SPREAD) {
-    if (b.length === 0) backend.send(msg, ...a);
-    else if (a.length === 0) backend.send(msg, ...b);
-    else backend.send(msg, ...a, ...b);
-    return;
-  }
-  const all = a.concat(b);
-  for (let i = 0; i < all.length; i += MAX_SPREAD) backend.send(msg, ...all.slice(i, i + MAX_SPREAD));
+  // Arrays go as they are: one format, no spread, any size.
+  if (a.length + b.length > 0) backend.send(msg, a, b);
 }
