@@ -43,6 +43,15 @@ export interface ConnectionInit {
   admissionKey: string | undefined;
 }
 
+interface FloodState {
+  readonly bucket: TokenBucket;
+  readonly disconnects: boolean;
+  readonly maxDelay: number;
+  /** The line held back, and the timer that lets it go. */
+  held: string | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
 const CONN: unique symbol = Symbol('ircsock.connection');
 type OwnedSocket = Socket & { [CONN]: Connection };
 
@@ -112,12 +121,8 @@ export class Connection {
   #closeTimer: NodeJS.Timeout | undefined = undefined;
   readonly #admission: { release(key: string): unknown } | undefined;
   readonly #admissionKey: string | undefined;
-  readonly #flood: TokenBucket | undefined;
-  readonly #floodDisconnects: boolean;
-  readonly #floodMaxDelay: number;
-  // A line flood control holds back, and the timer that lets it go.
-  #heldLine: string | undefined = undefined;
-  #floodTimer: NodeJS.Timeout | undefined = undefined;
+  // Flood control, only on connections that have it: most never do.
+  readonly #flood: FloodState | undefined;
   #inflater: LinkInflater | undefined = undefined;
   #deflater: LinkDeflater | undefined = undefined;
   // Compressed streams being wound down by unsetCompressedLink: plain input
@@ -149,9 +154,16 @@ export class Connection {
     this.#hooks = init.hooks;
     this.#decoder = new LineDecoder({ maxTagBytes: init.limits.maxTagBytes, maxBodyBytes: init.limits.maxBodyBytes });
     const flood = init.flood;
-    this.#flood = flood === undefined ? undefined : new TokenBucket({ rate: flood.rate, burst: flood.burst });
-    this.#floodDisconnects = flood?.mode === 'disconnect';
-    this.#floodMaxDelay = flood?.maxDelay ?? 10_000;
+    this.#flood =
+      flood === undefined
+        ? undefined
+        : {
+            bucket: new TokenBucket({ rate: flood.rate, burst: flood.burst }),
+            disconnects: flood.mode === 'disconnect',
+            maxDelay: flood.maxDelay ?? 10_000,
+            held: undefined,
+            timer: undefined,
+          };
 
     this.#admission = init.admission;
     this.#admissionKey = init.admissionKey;
@@ -272,7 +284,8 @@ export class Connection {
 
   #writeOut(): void {
     const data = this.#pending.length === 1 ? (this.#pending[0] as Buffer) : Buffer.concat(this.#pending, this.#pendingBytes);
-    this.#pending.length = 0;
+    // A fresh array: `length = 0` would keep the grown backing store on every idle connection.
+    this.#pending = [];
     this.#pendingBytes = 0;
     this.#writeRaw(data);
   }
@@ -496,7 +509,7 @@ export class Connection {
   }
 
   #dispatch(): void {
-    if (this.#floodTimer !== undefined) return;
+    if (this.#flood?.timer !== undefined) return;
     const decoder = this.#decoder;
     const hooks = this.#hooks;
     const linesBefore = this.linesIn;
@@ -535,20 +548,21 @@ export class Connection {
 
   /** Charges flood control for a line; true when the line is held back (or the peer dropped). */
   #overBudget(line: string): boolean {
-    const flood = this.#flood as TokenBucket;
-    const wait = flood.take();
+    const flood = this.#flood as FloodState;
+    const bucket = flood.bucket;
+    const wait = bucket.take();
     if (wait === 0) return false;
-    if (this.#floodDisconnects || flood.debt > this.#floodMaxDelay) {
-      this.disconnectNow('Excess Flood', new IrcLimitError('ERR_EXCESS_FLOOD', `more than ${flood.rate} lines/s`, flood.rate));
+    if (flood.disconnects || bucket.debt > flood.maxDelay) {
+      this.disconnectNow('Excess Flood', new IrcLimitError('ERR_EXCESS_FLOOD', `more than ${bucket.rate} lines/s`, bucket.rate));
       return true;
     }
     // Fakelag: hold this line, stop reading, go on when the bucket has paid for it.
-    this.#heldLine = line;
+    flood.held = line;
     this.#socket.pause();
-    this.#floodTimer = setTimeout(() => {
-      this.#floodTimer = undefined;
-      const held = this.#heldLine;
-      this.#heldLine = undefined;
+    flood.timer = setTimeout(() => {
+      flood.timer = undefined;
+      const held = flood.held;
+      flood.held = undefined;
       if (this.#socket.destroyed) return;
       // Resume even when a handler throws on the held line (it propagates, as in
       // #dispatch): else the connection would stay paused for good.
@@ -559,7 +573,7 @@ export class Connection {
       }
       this.#dispatch();
     }, wait);
-    this.#floodTimer.unref();
+    flood.timer.unref();
     return true;
   }
 
@@ -601,8 +615,10 @@ export class Connection {
     if (this.disconnecting === false) this.disconnecting = this.#closeReason ?? 'Connection closed';
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#closeTimer);
-    clearTimeout(this.#floodTimer);
-    this.#heldLine = undefined;
+    if (this.#flood !== undefined) {
+      clearTimeout(this.#flood.timer);
+      this.#flood.held = undefined;
+    }
     this.#inflater?.close();
     this.#deflater?.close();
     this.#oldInflater?.close();

@@ -188,7 +188,8 @@ export class LineDecoder {
     this.#textBytes = chunk;
     this.#textBase = start;
     this.#textPos = 0;
-    this.#high.length = 0;
+    // A fresh array when the last one was used: an emptied one keeps its backing store.
+    if (this.#high.length > 0) this.#high = [];
     this.#highAt = 0;
     this.#markHigh(chunk, start, lastLf + 1, start);
     this.#pos = lastLf + 1;
