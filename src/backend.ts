@@ -3,6 +3,7 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import tls, { TLSSocket, type ConnectionOptions, type SecureContextOptions, type TlsOptions } from 'node:tls';
 import { Connection, type ConnectionHooks, type ConnectionId } from './connection.js';
 import { Connector, type ConnectorId } from './connector.js';
+import { channels } from './diagnostics.js';
 import { IrcArgumentError, IrcFormatError, IrcTimeoutError, IrcTlsError, type IrcLineTooLongError, type IrcParseError } from './errors.js';
 import { DEFAULT_LIMITS, type FloodOptions, type Limits } from './limits.js';
 import { Admission, type AdmissionOptions } from './admission/admission.js';
@@ -163,7 +164,10 @@ export class Backend extends EventEmitter<BackendEvents> {
     this.#tls = opts.tls === undefined ? undefined : loadTlsFiles('new Backend()', opts.tls);
     this.#hooks = {
       input: (c, m) => this.emit('input', c, m),
-      inputError: (c, e) => this.emit('inputError', c, e),
+      inputError: (c, e) => {
+        if (channels.inputError.hasSubscribers) channels.inputError.publish({ connection: c, error: e });
+        this.emit('inputError', c, e);
+      },
       idle: (c) => this.emit('connectionIdle', c),
       sendQueueHigh: (c, n) => this.emit('sendQueueHigh', c, n),
       sendQueueLow: (c, n) => this.emit('sendQueueLow', c, n),
@@ -171,6 +175,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       closed: (c, reason, err) => {
         this.#connections.delete(c.id);
         try {
+          if (channels.close.hasSubscribers) channels.close.publish({ connection: c, reason, error: err });
           this.emit('disconnect', c, reason, err);
         } finally {
           this.#maybeSettled();
@@ -411,6 +416,7 @@ export class Backend extends EventEmitter<BackendEvents> {
           admissionKey: undefined,
         });
         this.#connections.set(conn.id, conn);
+        if (channels.open.hasSubscribers) channels.open.publish({ connection: conn });
         this.emit('connectorOpen', conn);
         resolve(conn);
       });
@@ -686,7 +692,9 @@ export class Backend extends EventEmitter<BackendEvents> {
         socket.once('finish', () => socket.destroy());
       }
     }
-    this.emit('connectionRefused', { listener, addr, port, code, reason });
+    const refusal = { listener, addr, port, code, reason };
+    if (channels.refused.hasSubscribers) channels.refused.publish({ refusal });
+    this.emit('connectionRefused', refusal);
   }
 
   #accept(socket: Socket, listener: Listener, admissionKey: string | undefined): void {
@@ -711,6 +719,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       admissionKey,
     });
     this.#connections.set(conn.id, conn);
+    if (channels.open.hasSubscribers) channels.open.publish({ connection: conn });
     this.emit('listenerOpen', conn, listener);
   }
 
