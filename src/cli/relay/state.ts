@@ -14,6 +14,8 @@ export const CAPS: ReadonlyMap<string, number> = new Map([
 ]);
 
 /** One connected client, registered or not. */
+const NO_CHANNELS: ReadonlySet<Channel> = new Set();
+
 export class Client {
   readonly conn: Connection;
   /** The host shown in sources and WHO: the peer address, made safe as a middle parameter. */
@@ -29,13 +31,28 @@ export class Client {
   caps = 0;
   /** Set once the client is gone from the tables, so a QUIT is relayed once. */
   removed = false;
-  readonly channels = new Set<Channel>();
+  // Made on the first JOIN: an idle client in no channel carries no Set.
+  #channels: Set<Channel> | undefined = undefined;
   #prefix: string | undefined;
 
   constructor(conn: Connection) {
     this.conn = conn;
     // `::1` cannot start a middle parameter (it would read as a trailing one): ircds write `0::1`.
     this.host = conn.peerAddr.startsWith(':') ? `0${conn.peerAddr}` : conn.peerAddr || 'unknown';
+  }
+
+  /** The channels the client is in. */
+  get channels(): ReadonlySet<Channel> {
+    return this.#channels ?? NO_CHANNELS;
+  }
+
+  joined(channel: Channel): void {
+    (this.#channels ??= new Set()).add(channel);
+  }
+
+  left(channel: Channel): void {
+    this.#channels?.delete(channel);
+    if (this.#channels?.size === 0) this.#channels = undefined;
   }
 
   /** The nick for numerics: `*` until one is set. */
@@ -108,14 +125,14 @@ export class RelayState {
     }
     channel.members.add(client);
     channel.groups = undefined;
-    client.channels.add(channel);
+    client.joined(channel);
     return channel;
   }
 
   part(client: Client, channel: Channel): void {
     channel.members.delete(client);
     channel.groups = undefined;
-    client.channels.delete(channel);
+    client.left(channel);
     if (channel.members.size === 0) this.channels.delete(channel.folded);
   }
 
