@@ -4,6 +4,8 @@
  * and machine (a seeded PRNG, never Math.random).
  */
 
+import { mulberry32 } from '../test/helpers/prng.js';
+
 export interface CorpusOptions {
   /** Number of lines; default 200,000. */
   lines?: number;
@@ -22,18 +24,6 @@ export interface Corpus {
 
 export const DEFAULT_CORPUS_LINES = 200_000;
 const DEFAULT_SEED = 0x1c50c;
-
-/** mulberry32: small, fast, good enough to pick words. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = (
   'the a to and of is in it you that for on with this be are have not was but at so just like ' +

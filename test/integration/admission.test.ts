@@ -5,7 +5,7 @@
  * `Admission` shared by two listeners, the async `check` hook, and refusals
  * on a TLS listener before any handshake.
  */
-import { after, afterEach, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -14,6 +14,7 @@ import type { Connection } from '../../src/connection.js';
 import type { Listener } from '../../src/listener.js';
 import { Admission } from '../../src/admission/admission.js';
 import { countEvents, hasIPv6, LineClient, once, times, until } from '../helpers/net.js';
+import { trackedBackends } from '../helpers/backends.js';
 import { localhostCert } from '../helpers/tls-cert.js';
 
 const cert = localhostCert();
@@ -21,18 +22,7 @@ after(() => {
   cert.cleanup();
 });
 
-// A failed assertion must not leave a listener open and hang the run.
-const backends = new Set<Backend>();
-afterEach(async () => {
-  await Promise.all([...backends].map((b) => b.shutdown()));
-  backends.clear();
-});
-
-function newBackend(opts?: ConstructorParameters<typeof Backend>[0]): Backend {
-  const backend = new Backend(opts);
-  backends.add(backend);
-  return backend;
-}
+const newBackend = trackedBackends();
 
 /** `Promise.withResolvers`, which Node 20 lacks. */
 function deferred(): { promise: Promise<void>; resolve: () => void } {

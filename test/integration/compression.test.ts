@@ -18,23 +18,12 @@ import type { IrcMessage, IrcMessageInit } from '../../src/message/message.js';
 import { formatLine } from '../../src/message/format.js';
 import { countEvents, once, until } from '../helpers/net.js';
 import { localhostCert } from '../helpers/tls-cert.js';
+import { mulberry32 as prng } from '../helpers/prng.js';
 
 const LONG_WAIT = 30_000;
 const BIG_QUEUE: BackendOptions['limits'] = { sendQ: 64 * 1024 * 1024, sendQHighWater: 32 * 1024 * 1024 };
 
 // --- the lines ---------------------------------------------------------------
-
-/** mulberry32: a seeded PRNG, so every run sends the same lines. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ['the', 'netsplit', 'ping', 'lag', 'ircd', 'café', 'naïve', 'über', 'привет', '日本語', 'こんにちは', '🙂', '🎉', 'a:b', 'x\\y'];
 const MAX_BODY = 510; // 512 with CRLF

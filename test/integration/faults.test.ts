@@ -6,15 +6,16 @@
  * connection on the same backend keeps exchanging lines throughout, and
  * `disconnect` fires exactly once for the faulty one.
  */
-import { after, afterEach, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
-import { Backend, type BackendOptions } from '../../src/backend.js';
+import type { Backend } from '../../src/backend.js';
 import type { Connection } from '../../src/connection.js';
 import type { Listener } from '../../src/listener.js';
 import { countEvents, LineClient, once } from '../helpers/net.js';
+import { trackedBackends } from '../helpers/backends.js';
 import { localhostCert } from '../helpers/tls-cert.js';
 
 const cert = localhostCert();
@@ -22,18 +23,7 @@ after(() => {
   cert.cleanup();
 });
 
-// A failed assertion must not leave a listener open and hang the run.
-const backends = new Set<Backend>();
-afterEach(async () => {
-  await Promise.all([...backends].map((b) => b.shutdown()));
-  backends.clear();
-});
-
-function newBackend(opts?: BackendOptions): Backend {
-  const backend = new Backend(opts);
-  backends.add(backend);
-  return backend;
-}
+const newBackend = trackedBackends();
 
 /** Connects a raw client and resolves with it and the backend's side of it. */
 async function connect(backend: Backend, listener: Listener): Promise<{ client: LineClient; conn: Connection }> {

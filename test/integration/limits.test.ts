@@ -5,13 +5,14 @@
  * timeout, and idle time counted in complete lines. Limits are small so that
  * every test ends well within a second; the tests wait on events, not sleeps.
  */
-import { after, afterEach, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Backend, type BackendOptions, type ListenerOptions } from '../../src/backend.js';
 import type { Connection } from '../../src/connection.js';
 import type { IrcsockError } from '../../src/errors.js';
 import { countEvents, LineClient, once, times } from '../helpers/net.js';
+import { trackedBackends } from '../helpers/backends.js';
 import { localhostCert } from '../helpers/tls-cert.js';
 
 const cert = localhostCert();
@@ -19,18 +20,7 @@ after(() => {
   cert.cleanup();
 });
 
-// A failed assertion must not leave a listener open and hang the run.
-const backends = new Set<Backend>();
-afterEach(async () => {
-  await Promise.all([...backends].map((b) => b.shutdown()));
-  backends.clear();
-});
-
-function newBackend(opts?: BackendOptions): Backend {
-  const backend = new Backend(opts);
-  backends.add(backend);
-  return backend;
-}
+const newBackend = trackedBackends();
 
 /** A backend with one listener on 127.0.0.1 and one raw client admitted to it. */
 async function setup(

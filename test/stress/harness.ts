@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import { parseLine, type IrcMessage } from '../../src/index.js';
 import { startChild, type BenchChild } from '../../bench/lib/child.js';
 import type { RelayChildConfig, RelayStats } from './relay-child.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 export type { RelayChildConfig, RelayStats } from './relay-child.js';
 export { sleep };
@@ -380,17 +381,10 @@ export class HealthyPair {
 
 /** mulberry32: a small, fast, seeded PRNG (the fuzz must be reproducible from its seed). */
 export class Prng {
-  #s: number;
+  readonly next: () => number;
 
   constructor(seed: number) {
-    this.#s = seed >>> 0;
-  }
-
-  next(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32(seed);
   }
 
   /** An integer in [lo, hi]. */

@@ -12,18 +12,6 @@ import type { IrcsockError } from '../../src/errors.js';
 
 // --- fixtures -------------------------------------------------------------
 
-/** mulberry32: a seeded generator so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const WORDS = ['hello', 'wörld', 'ŝercô', '日本語', 'Привет', '🙂', 'zip', 'PRIVMSG', '#chan', 'a:b', '\\s;', 'x'];
 
 /** 10,000-ish varied lines: UTF-8, tags, long bodies and long tag sections, CRLF and LF endings. */
@@ -524,6 +512,7 @@ while pos < len(data):
     pos += 4 + n
     sys.stdout.buffer.write(len(out).to_bytes(4, 'big') + out)
 `;
+import { mulberry32 as rng } from '../helpers/prng.js';
 
 // The helpers split their input on LF, so every line here must end with one.
 const INTEROP_LINES = LINES.slice(0, 2000);
