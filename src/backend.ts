@@ -270,10 +270,15 @@ export class Backend extends EventEmitter<BackendEvents> {
         this.#check(socket, listener, undefined);
       });
       server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-        const peer = { addr: socket.remoteAddress, port: socket.remotePort };
-        socket.destroy();
-        // `_parent` is Node's raw socket under a server-side TLSSocket; without it this check only lets the echo through.
+        // `_parent` is Node's raw socket under a server-side TLSSocket. It keeps
+        // the peer's address after a hang-up, when the TLSSocket has lost it.
         const raw = (socket as unknown as { _parent?: unknown })._parent;
+        const parent = raw instanceof net.Socket ? raw : undefined;
+        const peer = {
+          addr: socket.remoteAddress ?? parent?.remoteAddress,
+          port: socket.remotePort ?? parent?.remotePort,
+        };
+        socket.destroy();
         if (raw instanceof net.Socket && this.#refusedTls.has(raw)) return;
         // During shutdown the failed handshakes are the ones shutdown cut short.
         if (!this.#closing) this.emit('tlsClientError', listener, err, peer);

@@ -173,3 +173,20 @@ test('shutdown does not wait for a peer that never starts its TLS handshake', as
   await silent.waitClosed();
   assert.deepEqual(counts, { tlsClientError: 0, disconnect: 2 });
 });
+
+test('a client that hangs up mid-handshake is reported with its address', async () => {
+  const backend = new Backend({ tls: { key: good.key, cert: good.cert } });
+  const listener = await backend.createListener({ addr: '127.0.0.1', tls: true });
+  const failed = once(backend, 'tlsClientError');
+  // No CA given: the client rejects the self-signed certificate and hangs up.
+  const client = (await import('node:tls')).connect({ host: '127.0.0.1', port: listener.port, servername: 'localhost' });
+  client.on('error', () => {
+    // Expected: the certificate is not trusted.
+  });
+  const [, , peer] = await failed;
+  assert.equal(peer.addr, '127.0.0.1');
+  assert.equal(typeof peer.port, 'number');
+  assert.notEqual(peer.port, 0);
+  client.destroy();
+  await backend.shutdown();
+});

@@ -170,7 +170,9 @@ function wire(ctx: RelayContext): void {
   });
 
   backend.on('tlsClientError', (listener, err, peer) => {
-    log(`tls handshake failed from ${endpoint(peer.addr ?? '?', peer.port ?? 0)} on port ${listener.port}: ${err.message}`);
+    // OpenSSL's messages end with a newline: one log record, one line.
+    const why = err.message.trim().replace(/\s*\n\s*/g, ' ');
+    log(`tls handshake failed from ${endpoint(peer.addr ?? '?', peer.port ?? 0)} on ${endpoint(listener.addr, listener.port)} (tls): ${why}`);
   });
 
 }
