@@ -78,17 +78,13 @@ export function formatLine(msg: IrcMessageInit, opts?: FormatOptions): string {
       out += p;
     }
     const p = params[last] as string;
-    if (BAD_ANYWHERE.test(p)) throw new IrcFormatError(`params[${last}] holds CR, LF or NUL`, `params[${last}]`);
-    if (
-      (msg.colonify ?? opts?.colonify ?? false) ||
-      p === '' ||
-      p.charCodeAt(0) === COLON ||
-      p.includes(' ')
-    ) {
-      out += ' :';
-    } else {
-      out += ' ';
+    // One scan answers both questions for a trailing param without spaces.
+    let colon = p === '' || p.charCodeAt(0) === COLON || (msg.colonify ?? opts?.colonify ?? false);
+    if (BAD_ATOM.test(p)) {
+      if (BAD_ANYWHERE.test(p)) throw new IrcFormatError(`params[${last}] holds CR, LF or NUL`, `params[${last}]`);
+      colon = true;
     }
+    out += colon ? ' :' : ' ';
     out += p;
   }
   return out;

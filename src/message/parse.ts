@@ -6,9 +6,6 @@ const COLON = 0x3a;
 const AT = 0x40;
 const CR = 0x0d;
 const LF = 0x0a;
-// A line may never hold these: they would end it or truncate it for C peers.
-const FORBIDDEN = /[\0\r\n]/;
-const LOWER = /[a-z]/;
 
 /**
  * Parses one IRC line (a trailing CRLF or LF is tolerated and ignored).
@@ -26,7 +23,11 @@ export function parseLine(line: string): IrcMessage {
     if (len > 0 && line.charCodeAt(len - 1) === CR) len--;
     line = line.slice(0, len);
   }
-  if (FORBIDDEN.test(line)) throw new IrcParseError('line holds CR, LF or NUL', line);
+  // A line may never hold these: they would end it, or truncate it for C
+  // peers. Three native scans cost less than one regular expression here.
+  if (line.indexOf('\r') >= 0 || line.indexOf('\n') >= 0 || line.indexOf('\0') >= 0) {
+    throw new IrcParseError('line holds CR, LF or NUL', line);
+  }
 
   let i = 0;
   while (line.charCodeAt(i) === SPACE) i++;
@@ -54,7 +55,7 @@ export function parseLine(line: string): IrcMessage {
   let sp = line.indexOf(' ', i);
   if (sp < 0) sp = len;
   let command = line.slice(i, sp);
-  if (LOWER.test(command)) command = upperAscii(command);
+  if (hasLowerAscii(command)) command = upperAscii(command);
   i = sp;
 
   const params: string[] = [];
@@ -72,6 +73,14 @@ export function parseLine(line: string): IrcMessage {
   }
 
   return wireMessage(command, source, params, line, rawTags);
+}
+
+function hasLowerAscii(s: string): boolean {
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c >= 0x61 && c <= 0x7a) return true;
+  }
+  return false;
 }
 
 // ASCII only: `toUpperCase` would turn a stray `ß` into `SS` and change lengths.
