@@ -1,9 +1,9 @@
-import type { Backend, IrcMessageInit } from '../../index.js';
+import { VERSION, type Backend, type IrcMessageInit } from '../../index.js';
 import { deliverToClients } from './fanout.js';
 import type { Client, RelayState } from './state.js';
 
 /** Announced in 002/004/351: the relay is a demo of ircsock, not an ircd. */
-export const SOFTWARE = 'ircsock-relay';
+export const SOFTWARE = `ircsock-relay-${VERSION}`;
 export const NICKLEN = 30;
 export const CHANNELLEN = 50;
 export const TOPICLEN = 390;
