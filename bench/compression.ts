@@ -16,7 +16,6 @@
  * the same lines in one flushed batch per 64 KiB, the way ircsock sends them.
  */
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 import { Backend } from '../src/backend.js';
 import type { Connection } from '../src/connection.js';
@@ -24,6 +23,7 @@ import { LinkInflater } from '../src/framing/zlib.js';
 import { generateCorpus, type Corpus } from './corpus.js';
 import { cpuSeconds, median, spread } from './lib/stats.js';
 import { bytes, fmt, printTable, ratio } from './lib/table.js';
+import { parseCorpusBenchArgs, type CorpusBenchOptions } from './lib/options.js';
 
 const DEFAULT_LINES = 50_000;
 const BATCH = 500;
@@ -192,30 +192,11 @@ async function inflateAll(stream: Buffer, lines: number): Promise<{ linesPerSec:
 
 // --- main --------------------------------------------------------------------
 
-export interface CompressionBenchOptions {
-  lines?: number;
-  runs?: number;
-  seed?: number;
-}
-
-export function compressionBenchArgs(argv: readonly string[]): CompressionBenchOptions {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: { lines: { type: 'string' }, runs: { type: 'string' }, seed: { type: 'string' } },
-    strict: false,
-  });
-  const num = (v: string | boolean | undefined, name: string): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (typeof v !== 'string' || !Number.isSafeInteger(n) || n <= 0) throw new Error(`--${name} takes a whole number`);
-    return n;
-  };
-  return { lines: num(values.lines, 'lines'), runs: num(values.runs, 'runs'), seed: num(values.seed, 'seed') };
-}
+export type CompressionBenchOptions = CorpusBenchOptions;
 
 /** Runs the compression benchmark and prints its tables. */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
-  const opts = compressionBenchArgs(argv);
+  const opts = parseCorpusBenchArgs(argv);
   const runs = Math.max(3, opts.runs ?? 3);
   const corpus = generateCorpus({ lines: opts.lines ?? DEFAULT_LINES, seed: opts.seed });
   console.log(

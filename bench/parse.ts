@@ -10,12 +10,12 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { parseLine } from '../src/message/parse.js';
 import { formatLine } from '../src/message/format.js';
 import type { IrcMessageInit } from '../src/message/message.js';
 import { LineDecoder } from '../src/framing/line-decoder.js';
 import { DEFAULT_CORPUS_LINES, generateCorpus, type Corpus } from './corpus.js';
+import { parseCorpusBenchArgs, type CorpusBenchOptions } from './lib/options.js';
 
 // --- the npm parsers (CommonJS, untyped) -----------------------------------
 
@@ -319,30 +319,11 @@ function targets(results: readonly Result[]): string {
   ].join('\n');
 }
 
-export interface ParseBenchOptions {
-  lines?: number;
-  runs?: number;
-  seed?: number;
-}
-
-export function parseBenchArgs(argv: readonly string[]): ParseBenchOptions {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: { lines: { type: 'string' }, runs: { type: 'string' }, seed: { type: 'string' } },
-    strict: false,
-  });
-  const num = (v: string | boolean | undefined, name: string): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (typeof v !== 'string' || !Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} takes a whole number`);
-    return n;
-  };
-  return { lines: num(values.lines, 'lines'), runs: num(values.runs, 'runs'), seed: num(values.seed, 'seed') };
-}
+export type ParseBenchOptions = CorpusBenchOptions;
 
 /** Runs the parse benchmark and prints its table. */
 export function main(argv: readonly string[] = process.argv.slice(2)): void {
-  const opts = parseBenchArgs(argv);
+  const opts = parseCorpusBenchArgs(argv);
   const runs = Math.max(5, opts.runs ?? 7);
   const corpus = generateCorpus({ lines: opts.lines ?? DEFAULT_CORPUS_LINES, seed: opts.seed });
   const cases = buildCases(corpus);

@@ -74,3 +74,25 @@ export function parseSocketBenchArgs(argv: readonly string[]): SocketBenchOption
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** `--lines`, `--runs`, `--seed`: the options of the benches that run on the corpus. */
+export interface CorpusBenchOptions {
+  lines?: number;
+  runs?: number;
+  seed?: number;
+}
+
+export function parseCorpusBenchArgs(argv: readonly string[]): CorpusBenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { lines: { type: 'string' }, runs: { type: 'string' }, seed: { type: 'string' } },
+    strict: false,
+  });
+  const num = (v: string | boolean | undefined, name: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (typeof v !== 'string' || !Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} takes a whole number`);
+    return n;
+  };
+  return { lines: num(values.lines, 'lines'), runs: num(values.runs, 'runs'), seed: num(values.seed, 'seed') };
+}
