@@ -4,3 +4,5 @@ export { IrcMessage, type IrcMessageInit } from './message.js';
 export { parseTags, escapeTagValue, unescapeTagValue, type IrcTags } from './tags.js';
 export { parseSource, type IrcSourceParts } from './source.js';
 export { IRC_LIMITS, messageSizes, type IrcMessageSizes } from './limits.js';
+export { casefold, sameName, type Casemapping } from './casemap.js';
+export { matchMask } from './mask.js';

@@ -53,10 +53,17 @@ export interface UserhostSplitVector {
   atoms: { nick?: string; user?: string; host?: string };
 }
 
+export interface MaskMatchVector {
+  mask: string;
+  matches?: string[];
+  fails?: string[];
+}
+
 export interface VectorFiles {
   'msg-split.yaml': MsgSplitVector;
   'msg-join.yaml': MsgJoinVector;
   'userhost-split.yaml': UserhostSplitVector;
+  'mask-match.yaml': MaskMatchVector;
 }
 
 /**

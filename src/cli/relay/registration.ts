@@ -1,8 +1,8 @@
 /** Registration: CAP negotiation, NICK, USER, and the welcome burst. */
 import type { IrcMessage } from '../../index.js';
+import { casefold } from '../../index.js';
 import { CHANNELLEN, NICKLEN, SOFTWARE, TOPICLEN, USERLEN, type RelayContext } from './context.js';
 import { deliverToClients } from './fanout.js';
-import { foldRfc1459 } from './casemap.js';
 import { CAPS, type Client } from './state.js';
 
 const NICK_RE = /^[A-Za-z[\]\\`_^{|}][A-Za-z0-9[\]\\`_^{|}-]*$/;
@@ -78,7 +78,7 @@ export function nick(ctx: RelayContext, client: Client, msg: IrcMessage): void {
     return;
   }
   if (wanted === client.nick) return;
-  const folded = foldRfc1459(wanted);
+  const folded = casefold(wanted);
   const holder = ctx.state.nicks.get(folded);
   if (holder !== undefined && holder !== client) {
     ctx.reply(client, '433', wanted, 'Nickname is already in use');

@@ -1,5 +1,5 @@
 import type { Connection, ConnectionId } from '../../index.js';
-import { foldRfc1459 } from './casemap.js';
+import { casefold } from '../../index.js';
 
 /** Capability bits. The low two select a delivery group (see `fanout.ts`). */
 export const CAP_MESSAGE_TAGS = 1;
@@ -68,7 +68,7 @@ export class Client {
 
   setNick(nick: string): void {
     this.nick = nick;
-    this.folded = foldRfc1459(nick);
+    this.folded = casefold(nick);
     this.#prefix = undefined;
   }
 
@@ -97,7 +97,7 @@ export class Channel {
 
   constructor(name: string) {
     this.name = name;
-    this.folded = foldRfc1459(name);
+    this.folded = casefold(name);
   }
 }
 
@@ -109,15 +109,15 @@ export class RelayState {
   readonly channels = new Map<string, Channel>();
 
   findNick(nick: string): Client | undefined {
-    return this.nicks.get(foldRfc1459(nick));
+    return this.nicks.get(casefold(nick));
   }
 
   findChannel(name: string): Channel | undefined {
-    return this.channels.get(foldRfc1459(name));
+    return this.channels.get(casefold(name));
   }
 
   join(client: Client, name: string): Channel {
-    const folded = foldRfc1459(name);
+    const folded = casefold(name);
     let channel = this.channels.get(folded);
     if (channel === undefined) {
       channel = new Channel(name);
