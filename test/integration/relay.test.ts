@@ -324,6 +324,21 @@ describe('ircsock relay', () => {
     assert.deepEqual(await l.sync(), []);
   });
 
+  test('a relayed line stays within 512 bytes, cut at a character boundary', async () => {
+    const sender = await client('a_rather_long_nickname');
+    const rcpt = await client('rcpt');
+    // 510 bytes from the sender; with its full source the relayed line would pass 512.
+    const head = 'PRIVMSG rcpt :';
+    const text = 'é'.repeat((510 - head.length) / 2);
+    sender.send(head + text);
+    const line = await rcpt.expect(/ PRIVMSG rcpt :?é/);
+    assert.ok(Buffer.byteLength(line) + 2 <= 512, `${Buffer.byteLength(line) + 2} bytes`);
+    // No space in the text: the backend writes it without a colon.
+    const got = line.slice(line.indexOf(' PRIVMSG rcpt ') + ' PRIVMSG rcpt '.length).replace(/^:/, '');
+    assert.ok(text.startsWith(got), 'a prefix of the text, no broken character');
+    assert.ok(got.length > 200);
+  });
+
   test('close(): every client gets ERROR :Closing link, then the relay is gone', async () => {
     const own = await startRelay({ listen: [{ host: '127.0.0.1', port: 0 }] });
     const a = await register(own, 'closer');

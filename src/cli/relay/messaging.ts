@@ -1,5 +1,5 @@
 /** PRIVMSG, NOTICE and TAGMSG to channels and nicks. */
-import type { IrcMessage } from '../../index.js';
+import { IRC_LIMITS, type IrcMessage } from '../../index.js';
 import type { RelayContext } from './context.js';
 import { deliverToChannel, deliverToClients } from './fanout.js';
 import { CAP_ECHO_MESSAGE, type Client } from './state.js';
@@ -34,7 +34,7 @@ export function message(ctx: RelayContext, client: Client, msg: IrcMessage): voi
       } else if (!channel.members.has(client)) {
         if (!quiet) ctx.reply(client, '404', channel.name, 'Cannot send to channel');
       } else {
-        const params = tagsOnly ? [channel.name] : [channel.name, text];
+        const params = tagsOnly ? [channel.name] : [channel.name, fitText(client.prefix, command, channel.name, text)];
         deliverToChannel(ctx.backend, channel, { source: client.prefix, command, params }, echo ? undefined : client, clientTags, tagsOnly);
       }
       continue;
@@ -44,7 +44,7 @@ export function message(ctx: RelayContext, client: Client, msg: IrcMessage): voi
       if (!quiet) ctx.reply(client, '401', target, 'No such nick/channel');
       continue;
     }
-    const params = tagsOnly ? [rcpt.target] : [rcpt.target, text];
+    const params = tagsOnly ? [rcpt.target] : [rcpt.target, fitText(client.prefix, command, rcpt.target, text)];
     const to = echo && rcpt !== client ? [rcpt, client] : [rcpt];
     deliverToClients(ctx.backend, to, { source: client.prefix, command, params }, clientTags, tagsOnly);
   }
@@ -63,4 +63,24 @@ function clientOnlyTags(msg: IrcMessage): Record<string, string> | undefined {
     }
   }
   return out;
+}
+
+// `:` source, the spaces, ` :` and CRLF around `:source COMMAND target :text`.
+const FRAMING = 7;
+
+/**
+ * The text cut so that the relayed line — now with the sender's full source —
+ * stays within RFC 1459's 512 bytes, as ircds do: a client may send 510 bytes
+ * of its own, and some clients drop longer lines. Cut at a UTF-8 character
+ * boundary. Short lines (nearly all) are sized without counting bytes.
+ */
+export function fitText(source: string, command: string, target: string, text: string): string {
+  const room = IRC_LIMITS.body - FRAMING - Buffer.byteLength(source) - command.length - Buffer.byteLength(target);
+  if (text.length * 3 <= room) return text;
+  const bytes = Buffer.from(text);
+  if (bytes.length <= room) return text;
+  let end = Math.max(0, room);
+  // Back up over UTF-8 continuation bytes to the start of the cut character.
+  while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
+  return bytes.toString('utf8', 0, end);
 }
