@@ -132,10 +132,12 @@ const DEFAULT_CONNECT_TIMEOUT = 30_000;
  */
 export class Backend extends EventEmitter<BackendEvents> {
   readonly #listeners = new Map<ListenerId, Listener>();
-  readonly #connectors = new Map<ConnectorId, { connector: Connector; abort: (err: Error) => void }>();
+  readonly #connectors = new Map<ConnectorId, Connector>();
+  // How to give up each pending attempt (shutdown does).
+  readonly #aborts = new WeakMap<Connector, (err: Error) => void>();
   readonly #connections = new Map<ConnectionId, Connection>();
   // TLS peers still in their handshake: no Connection owns them yet, but shutdown must close them.
-  readonly #handshaking = new Map<string, Socket>();
+  readonly #handshaking = new Set<Socket>();
   // Peers waiting on a listener's `check` hook: shutdown must not wait for a hook that never settles.
   readonly #checking = new Set<Socket>();
   // Raw sockets refused on a TLS listener: Node still wraps them and reports a handshake
@@ -203,7 +205,7 @@ export class Backend extends EventEmitter<BackendEvents> {
 
   /** Connection attempts still under way, by id (the seed's `connectors`). */
   get pendingConnectors(): ReadonlyMap<ConnectorId, Connector> {
-    return new Map([...this.#connectors].map(([id, p]) => [id, p.connector]));
+    return this.#connectors;
   }
 
   /**
@@ -255,31 +257,24 @@ export class Backend extends EventEmitter<BackendEvents> {
     if (secure) {
       // Before the TLS server's own handler: a refused peer costs no handshake.
       server.prependListener('connection', (socket: Socket) => {
-        this.#gate(socket, listener);
-      });
-      server.on('connection', (socket: Socket) => {
-        if (socket.destroyed) return;
-        const key = handshakeKey(listener, socket);
-        this.#handshaking.set(key, socket);
-        socket.once('close', () => {
-          if (this.#handshaking.get(key) === socket) this.#handshaking.delete(key);
-        });
+        if (this.#gate(socket, listener) === false || socket.destroyed) return;
+        this.#handshaking.add(socket);
+        socket.once('close', () => this.#handshaking.delete(socket));
       });
       server.on('secureConnection', (socket: TLSSocket) => {
-        this.#handshaking.delete(handshakeKey(listener, socket));
+        const parent = parentOf(socket);
+        if (parent !== undefined) this.#handshaking.delete(parent);
         this.#check(socket, listener, undefined);
       });
       server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-        // `_parent` is Node's raw socket under a server-side TLSSocket. It keeps
-        // the peer's address after a hang-up, when the TLSSocket has lost it.
-        const raw = (socket as unknown as { _parent?: unknown })._parent;
-        const parent = raw instanceof net.Socket ? raw : undefined;
+        // The raw socket keeps the peer's address after a hang-up, when the TLSSocket has lost it.
+        const parent = parentOf(socket);
         const peer = {
           addr: socket.remoteAddress ?? parent?.remoteAddress,
           port: socket.remotePort ?? parent?.remotePort,
         };
         socket.destroy();
-        if (raw instanceof net.Socket && this.#refusedTls.has(raw)) return;
+        if (parent !== undefined && this.#refusedTls.has(parent)) return;
         // During shutdown the failed handshakes are the ones shutdown cut short.
         if (!this.#closing) this.emit('tlsClientError', listener, err, peer);
       });
@@ -425,7 +420,8 @@ export class Backend extends EventEmitter<BackendEvents> {
         this.emit('connectorOpen', conn);
         resolve(conn);
       });
-      this.#connectors.set(connector.id, { connector, abort: fail });
+      this.#connectors.set(connector.id, connector);
+      this.#aborts.set(connector, fail);
     });
     p.catch(noop);
     return p;
@@ -574,9 +570,9 @@ export class Backend extends EventEmitter<BackendEvents> {
       });
     }
     for (const l of [...this.#listeners.values()]) this.closeListener(l);
-    for (const { abort } of [...this.#connectors.values()]) abort(closedError('createConnector()'));
+    for (const connector of [...this.#connectors.values()]) this.#aborts.get(connector)?.(closedError('createConnector()'));
     for (const conn of [...this.#connections.values()]) conn.disconnect(reason);
-    for (const socket of [...this.#handshaking.values()]) socket.destroy();
+    for (const socket of [...this.#handshaking]) socket.destroy();
     this.#handshaking.clear();
     // Each leaves #checking on its 'close' (its admission count released), then shutdown may settle.
     for (const socket of [...this.#checking]) socket.destroy();
@@ -797,9 +793,14 @@ function checkFlood(where: string, flood: FloodOptions): FloodOptions {
   return { ...flood };
 }
 
-/** Names a socket by listener and peer: the raw socket and the TLS socket over it share the peer. */
-function handshakeKey(listener: Listener, socket: Socket): string {
-  return `${listener.id} ${socket.remoteAddress ?? ''} ${socket.remotePort ?? 0}`;
+/**
+ * The raw TCP socket under a server-side TLSSocket (`_parent`, Node's own
+ * field; no public API gives it). Without it, refusal echoes and lost peer
+ * addresses come back, nothing worse.
+ */
+function parentOf(socket: TLSSocket): Socket | undefined {
+  const raw = (socket as unknown as { _parent?: unknown })._parent;
+  return raw instanceof net.Socket ? raw : undefined;
 }
 
 function closedError(where: string): IrcArgumentError {
