@@ -16,10 +16,11 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LoadGen, type Mark } from './lib/loadgen.js';
-import { parseSocketBenchArgs, sleep } from './lib/options.js';
+import { parseSocketBenchArgs } from './lib/options.js';
 import { ServerProcess, type ServerSpec, type ServerStats } from './lib/server.js';
 import { cpuSeconds, median, spread } from './lib/stats.js';
 import { fmt, printTable, ratio } from './lib/table.js';
+import { measureWindow } from './lib/window.js';
 
 export const FANOUT_SERVERS: readonly ServerSpec[] = [
   { label: 'ircsock', module: 'ircsock' },
@@ -63,19 +64,15 @@ async function oneRun(spec: ServerSpec, gen: LoadGen, cfg: FanoutConfig): Promis
   try {
     const opened = await gen.open({ host: '127.0.0.1', port: server.port, count: cfg.clients, timeout: 20_000 });
     if (opened.opened !== cfg.clients) throw new Error(`${spec.label}: opened ${opened.opened} of ${cfg.clients} clients (${opened.firstError ?? ''})`);
-    await waitForConnections(server, cfg.clients, 10_000);
+    await server.waitForConnections(cfg.clients, 10_000);
     const fanout = cfg.clients - 1;
-    const start = await gen.startRun({ senders: cfg.senders, mode: 'flood', prefix: 'PRIVMSG #bench :', fanout,
-      window: fanout * cfg.inflight * cfg.senders,
-      batch: cfg.batch,
-      track: cfg.track,
-    });
-    await sleep(cfg.warmupMs);
-    const [s0, m0] = await Promise.all([server.stats(), gen.mark(true)]);
-    await sleep(cfg.durationMs);
-    const [s1, m1] = await Promise.all([server.stats(), gen.mark()]);
-    await gen.stopRun();
-    const end = await gen.settle(300, 10_000);
+    const { before: start, s0, m0, s1, m1, end } = await measureWindow(
+      server,
+      gen,
+      { senders: cfg.senders, mode: 'flood', prefix: 'PRIVMSG #bench :', fanout, window: fanout * cfg.inflight * cfg.senders, batch: cfg.batch, track: cfg.track },
+      cfg.warmupMs,
+      cfg.durationMs,
+    );
     const r = result(s0, s1, m0, m1);
     r.missing = (end.txLines - start.txLines) * fanout - (end.rxLines - start.rxLines);
     r.closed = end.closed - start.closed;
@@ -89,17 +86,6 @@ async function oneRun(spec: ServerSpec, gen: LoadGen, cfg: FanoutConfig): Promis
   } finally {
     await gen.close().catch(() => undefined);
     await server.stop();
-  }
-}
-
-/** The server must have accepted every client before lines flow, or early lines miss some of them. */
-export async function waitForConnections(server: ServerProcess, count: number, timeout: number): Promise<ServerStats> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const s = await server.stats();
-    if (s.connections >= count) return s;
-    if (Date.now() > deadline) throw new Error(`${server.spec.label}: ${s.connections} of ${count} connections accepted after ${timeout} ms`);
-    await sleep(20);
   }
 }
 

@@ -11,7 +11,7 @@
 import { pathToFileURL } from 'node:url';
 import { LoadGen } from './lib/loadgen.js';
 import { parseSocketBenchArgs, sleep } from './lib/options.js';
-import { ServerProcess, type ServerSpec, type ServerStats } from './lib/server.js';
+import { ServerProcess, type ServerSpec } from './lib/server.js';
 import { median, spread } from './lib/stats.js';
 import { bytes, fmt, printTable, ratio } from './lib/table.js';
 
@@ -22,7 +22,7 @@ export const IDLE_SERVERS: readonly ServerSpec[] = [
 const SUBJECT = 'ircsock';
 const BASELINE = 'plain';
 
-interface IdleResult {
+export interface IdleResult {
   rssPerConn: number;
   heapPerConn: number;
   externalPerConn: number;
@@ -31,38 +31,48 @@ interface IdleResult {
   openMs: number;
 }
 
-async function waitForConnections(server: ServerProcess, count: number, timeout: number): Promise<ServerStats> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const s = await server.stats();
-    if (s.connections >= count) return s;
-    if (Date.now() > deadline) throw new Error(`${server.spec.label}: ${s.connections} of ${count} connections accepted after ${timeout} ms`);
-    await sleep(50);
-  }
+/** How `measureIdle` opens its connections. */
+export interface IdleOptions {
+  conns: number;
+  /** Lines each client sends on connect (`{i}` is its number). */
+  greet: string[];
+  /** A text each client waits for before it counts as open (e.g. the end of a welcome burst). */
+  readyMarker?: string;
+  autoPong?: boolean;
+  /** Extra node flags for the server (profiling). */
+  execArgv?: string[];
 }
 
-async function oneRun(spec: ServerSpec, conns: number): Promise<IdleResult> {
-  const fdLimit = conns + 1024;
-  const server = await ServerProcess.start(spec, { execArgv: ['--expose-gc'], fdLimit, maxLifetime: 120_000 });
+/** One fresh server: `conns` clients open and silent; RSS and heap per connection after `global.gc()`. */
+export async function measureIdle(spec: ServerSpec, o: IdleOptions): Promise<IdleResult> {
+  const fdLimit = o.conns + 1024;
+  const server = await ServerProcess.start(spec, { execArgv: ['--expose-gc', ...(o.execArgv ?? [])], fdLimit, maxLifetime: 180_000 });
   let gen: LoadGen | undefined;
   try {
-    gen = await LoadGen.start({ fdLimit, maxLifetime: 120_000 });
+    gen = await LoadGen.start({ fdLimit, maxLifetime: 180_000 });
     // Let start-up garbage settle, then the baseline.
     await sleep(200);
     const before = await server.gcStats();
     if (!before.gc) throw new Error(`${spec.label}: global.gc() is not available (run the server with --expose-gc)`);
-    // Each client sends one line, as a registered client would have (neither server relays it;
-    // ircsock drops connections that send no line within limits.firstLineTimeout).
-    const opened = await gen.open({ host: '127.0.0.1', port: server.port, count: conns, concurrency: 256, greet: ['NICK idle{i}'], timeout: 60_000 });
-    if (opened.opened !== conns) throw new Error(`${spec.label}: opened ${opened.opened} of ${conns} connections (${opened.firstError ?? ''})`);
-    await waitForConnections(server, conns, 30_000);
-    await sleep(500);
+    const opened = await gen.open({
+      host: '127.0.0.1',
+      port: server.port,
+      count: o.conns,
+      concurrency: 256,
+      greet: o.greet,
+      readyMarker: o.readyMarker,
+      autoPong: o.autoPong,
+      timeout: 90_000,
+    });
+    if (opened.opened !== o.conns) throw new Error(`${spec.label}: opened ${opened.opened} of ${o.conns} connections (${opened.firstError ?? ''})`);
+    await server.waitForConnections(o.conns, 30_000);
+    await gen.settle(300, 10_000);
     const after = await server.gcStats();
-    if (after.connections !== conns) throw new Error(`${spec.label}: ${after.connections} connections at the end, not ${conns}`);
+    if (after.connections !== o.conns) throw new Error(`${spec.label}: ${after.connections} connections at the end, not ${o.conns}`);
     return {
-      rssPerConn: (after.rss - before.rss) / conns,
-      heapPerConn: (after.heapUsed - before.heapUsed) / conns,
-      externalPerConn: (after.external - before.external) / conns,
+      rssPerConn: (after.rss - before.rss) / o.conns,
+      heapPerConn: (after.heapUsed - before.heapUsed) / o.conns,
+      externalPerConn: (after.external - before.external) / o.conns,
       rssBefore: before.rss,
       rssAfter: after.rss,
       openMs: opened.ms,
@@ -85,7 +95,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   for (let run = 0; run < runs; run++) {
     const order = run % 2 === 0 ? specs : [...specs].reverse();
     for (const spec of order) {
-      const r = await oneRun(spec, conns);
+      // Each client sends one line, as a registered client would have: neither server relays it,
+      // and ircsock drops connections that send no line within limits.firstLineTimeout.
+      const r = await measureIdle(spec, { conns, greet: ['NICK idle{i}'] });
       results.get(spec.label)?.push(r);
       process.stderr.write(`  idle run ${run + 1}/${runs} ${spec.label}: RSS ${bytes(r.rssBefore)} → ${bytes(r.rssAfter)}, ${fmt(r.rssPerConn)} B/connection (heap ${fmt(r.heapPerConn)} B)\n`);
     }

@@ -30,9 +30,10 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { waitForConnections } from './fanout.js';
+import { measureIdle, type IdleResult } from './idle.js';
+import { measureWindow } from './lib/window.js';
 import { LoadGen, type Mark } from './lib/loadgen.js';
-import { parseSocketBenchArgs, sleep } from './lib/options.js';
+import { parseSocketBenchArgs } from './lib/options.js';
 import { ServerProcess, type ServerSpec, type ServerStats } from './lib/server.js';
 import { cpuSeconds, median, spread } from './lib/stats.js';
 import { bytes, fmt, printTable, ratio } from './lib/table.js';
@@ -78,13 +79,6 @@ interface Window {
   stalls: number;
 }
 
-interface IdleResult {
-  rssPerConn: number;
-  heapPerConn: number;
-  rssBefore: number;
-  rssAfter: number;
-  openMs: number;
-}
 
 function isRelay(spec: ServerSpec): boolean {
   return spec.module === 'relay';
@@ -102,24 +96,22 @@ function greeting(nick: string, join: boolean): string[] {
 
 async function measure(server: ServerProcess, gen: LoadGen, cfg: Config, mode: 'flood' | 'rate'): Promise<Window> {
   const fanout = cfg.clients - 1;
-  // Counters before the run (`startRun` answers after its first burst is already sent).
-  const before = await gen.mark();
-  await gen.startRun({
-    senders: cfg.senders,
-    mode,
-    rate: cfg.rate,
-    prefix: 'PRIVMSG #bench :',
-    fanout,
-    window: fanout * cfg.inflight * cfg.senders,
-    batch: cfg.batch,
-    track: mode === 'rate' || cfg.floodTrack,
-  });
-  await sleep(cfg.warmupMs);
-  const [s0, m0] = await Promise.all([server.stats(), gen.mark(true)]);
-  await sleep(cfg.durationMs);
-  const [s1, m1] = await Promise.all([server.stats(), gen.mark()]);
-  await gen.stopRun();
-  const end = await gen.settle(300, 10_000);
+  const { before, s0, m0, s1, m1, end } = await measureWindow(
+    server,
+    gen,
+    {
+      senders: cfg.senders,
+      mode,
+      rate: cfg.rate,
+      prefix: 'PRIVMSG #bench :',
+      fanout,
+      window: fanout * cfg.inflight * cfg.senders,
+      batch: cfg.batch,
+      track: mode === 'rate' || cfg.floodTrack,
+    },
+    cfg.warmupMs,
+    cfg.durationMs,
+  );
   return window(s0, s1, m0, m1, before, end, cfg);
 }
 
@@ -163,7 +155,7 @@ async function fanoutRun(spec: ServerSpec, gen: LoadGen, cfg: Config): Promise<{
       timeout: 20_000,
     });
     if (opened.opened !== cfg.clients) throw new Error(`${spec.label}: opened ${opened.opened} of ${cfg.clients} clients (${opened.firstError ?? ''})`);
-    await waitForConnections(server, cfg.clients, 10_000);
+    await server.waitForConnections(cfg.clients, 10_000);
     // The JOINs of the last clients reach the first ones: let them land before counting.
     await gen.settle(150, 5_000);
     const flood = await measure(server, gen, cfg, 'flood');
@@ -175,44 +167,16 @@ async function fanoutRun(spec: ServerSpec, gen: LoadGen, cfg: Config): Promise<{
   }
 }
 
-/** One server: fresh processes, `conns` clients registered (not in a channel) and silent; RSS per connection. */
-async function idleRun(spec: ServerSpec, cfg: Config): Promise<IdleResult> {
-  const fdLimit = cfg.conns + 1024;
-  const server = await ServerProcess.start(spec, { execArgv: ['--expose-gc', ...profileArgs(cfg, spec.label, 'idle')], fdLimit, maxLifetime: 180_000 });
-  let gen: LoadGen | undefined;
-  try {
-    gen = await LoadGen.start({ fdLimit, maxLifetime: 180_000 });
-    await sleep(200);
-    const before = await server.gcStats();
-    if (!before.gc) throw new Error(`${spec.label}: global.gc() is not available (run the server with --expose-gc)`);
-    const opened = await gen.open({
-      host: '127.0.0.1',
-      port: server.port,
-      count: cfg.conns,
-      concurrency: 256,
-      greet: greeting('i', false),
-      // 422 (no MOTD) ends the relay's welcome burst: the client is registered.
-      readyMarker: isRelay(spec) ? ' 422 ' : undefined,
-      autoPong: true,
-      timeout: 90_000,
-    });
-    if (opened.opened !== cfg.conns) throw new Error(`${spec.label}: opened ${opened.opened} of ${cfg.conns} connections (${opened.firstError ?? ''})`);
-    await waitForConnections(server, cfg.conns, 30_000);
-    await gen.settle(300, 10_000);
-    const after = await server.gcStats();
-    if (after.connections !== cfg.conns) throw new Error(`${spec.label}: ${after.connections} connections at the end, not ${cfg.conns}`);
-    return {
-      rssPerConn: (after.rss - before.rss) / cfg.conns,
-      heapPerConn: (after.heapUsed - before.heapUsed) / cfg.conns,
-      rssBefore: before.rss,
-      rssAfter: after.rss,
-      openMs: opened.ms,
-    };
-  } finally {
-    await gen?.close().catch(() => undefined);
-    await gen?.stop();
-    await server.stop();
-  }
+/** One server: `conns` clients registered (not in a channel) and silent; RSS per connection. */
+function idleRun(spec: ServerSpec, cfg: Config): Promise<IdleResult> {
+  return measureIdle(spec, {
+    conns: cfg.conns,
+    greet: greeting('i', false),
+    // 422 (no MOTD) ends the relay's welcome burst: the client is registered.
+    readyMarker: isRelay(spec) ? ' 422 ' : undefined,
+    autoPong: true,
+    execArgv: profileArgs(cfg, spec.label, 'idle'),
+  });
 }
 
 function parseConfig(argv: readonly string[]): { cfg: Config; runs: number; specs: ServerSpec[] } {

@@ -43,6 +43,17 @@ export class ServerProcess {
     return this.child.request('gc');
   }
 
+  /** Waits until the server has accepted `count` connections: early lines would miss the late ones. */
+  async waitForConnections(count: number, timeout: number): Promise<ServerStats> {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const s = await this.stats();
+      if (s.connections >= count) return s;
+      if (Date.now() > deadline) throw new Error(`${this.spec.label}: ${s.connections} of ${count} connections accepted after ${timeout} ms`);
+      await new Promise<void>((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   stop(): Promise<void> {
     return this.child.stop();
   }

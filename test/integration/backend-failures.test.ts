@@ -56,8 +56,8 @@ test('ENOTFOUND: a host name that does not resolve', async () => {
   await backend.shutdown();
 });
 
-test('connect timeout: a TLS connector to a plain server that never answers the handshake', async () => {
-  // The TCP connection is made at once; the TLS handshake never completes.
+/** A plain TCP server that accepts and reads but never answers: a TLS handshake to it never completes. */
+async function silentServer(): Promise<{ silent: net.Server; held: net.Socket[]; port: number }> {
   const silent = net.createServer();
   const held: net.Socket[] = [];
   silent.on('connection', (s) => {
@@ -66,7 +66,12 @@ test('connect timeout: a TLS connector to a plain server that never answers the 
   });
   silent.listen(0, '127.0.0.1');
   await once(silent, 'listening');
-  const { port } = silent.address() as net.AddressInfo;
+  return { silent, held, port: (silent.address() as net.AddressInfo).port };
+}
+
+test('connect timeout: a TLS connector to a plain server that never answers the handshake', async () => {
+  // The TCP connection is made at once; the TLS handshake never completes.
+  const { silent, held, port } = await silentServer();
 
   const backend = new Backend();
   const failure = once(backend, 'connectorFailure');
@@ -90,15 +95,7 @@ test('connect timeout: a TLS connector to a plain server that never answers the 
 });
 
 test('shutdown abandons a pending connector: it fails with ERR_BACKEND_CLOSED', async () => {
-  const silent = net.createServer();
-  const held: net.Socket[] = [];
-  silent.on('connection', (s) => {
-    held.push(s);
-    s.resume();
-  });
-  silent.listen(0, '127.0.0.1');
-  await once(silent, 'listening');
-  const { port } = silent.address() as net.AddressInfo;
+  const { silent, held, port } = await silentServer();
 
   const backend = new Backend();
   const p = backend.createConnector({ addr: '127.0.0.1', port, tls: true, timeout: 10_000 });
