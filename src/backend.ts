@@ -458,7 +458,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   #sendBuffer(buf: Buffer, targets: readonly (ConnectionTarget | readonly ConnectionTarget[])[]): number {
     let n = 0;
     for (const t of targets) {
-      if (typeof t === 'object' && !(t instanceof Connection)) {
+      if (isTargetList(t)) {
         for (const u of t) n += this.#enqueue(buf, u);
       } else {
         n += this.#enqueue(buf, t);
@@ -801,6 +801,11 @@ function checkFlood(where: string, flood: FloodOptions): FloodOptions {
 function parentOf(socket: TLSSocket): Socket | undefined {
   const raw = (socket as unknown as { _parent?: unknown })._parent;
   return raw instanceof net.Socket ? raw : undefined;
+}
+
+// Array.isArray does not narrow a readonly array type.
+function isTargetList(t: ConnectionTarget | readonly ConnectionTarget[]): t is readonly ConnectionTarget[] {
+  return Array.isArray(t);
 }
 
 function closedError(where: string): IrcArgumentError {

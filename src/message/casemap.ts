@@ -30,9 +30,11 @@ const TABLES: Readonly<Record<Casemapping, Uint8Array>> = {
   ]),
 };
 
+const RFC1459 = TABLES.rfc1459;
+
 /** The lower-case form of a nick or channel name under a casemapping (default `rfc1459`). */
 export function casefold(s: string, casemapping: Casemapping = 'rfc1459'): string {
-  const fold = TABLES[casemapping];
+  const fold = casemapping === 'rfc1459' ? RFC1459 : TABLES[casemapping];
   const n = s.length;
   let i = 0;
   // Most names are already folded: return them without building a new string.

@@ -75,8 +75,9 @@ const FRAMING = 7;
  * boundary. Short lines (nearly all) are sized without counting bytes.
  */
 export function fitText(source: string, command: string, target: string, text: string): string {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: most lines are sized without counting.
+  if ((text.length + source.length + target.length) * 3 + command.length + FRAMING <= IRC_LIMITS.body) return text;
   const room = IRC_LIMITS.body - FRAMING - Buffer.byteLength(source) - command.length - Buffer.byteLength(target);
-  if (text.length * 3 <= room) return text;
   const bytes = Buffer.from(text);
   if (bytes.length <= room) return text;
   let end = Math.max(0, room);
