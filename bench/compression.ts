@@ -18,7 +18,7 @@
 import { pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
 import { Backend } from '../src/backend.js';
-import type { Connection } from '../src/connection.js';
+import type { Connection } from '../src/connection/connection.js';
 import { LinkInflater } from '../src/framing/zlib.js';
 import { generateCorpus, type Corpus } from './corpus.js';
 import { cpuSeconds, median, spread } from './lib/stats.js';

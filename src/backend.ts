@@ -1,17 +1,26 @@
 import { EventEmitter } from 'node:events';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import tls, { TLSSocket, type ConnectionOptions, type SecureContextOptions, type TlsOptions } from 'node:tls';
-import { Connection, type ConnectionHooks, type ConnectionId } from './connection.js';
-import { Connector, type ConnectorId } from './connector.js';
+import type { ConnectionOptions, SecureContextOptions, TlsOptions } from 'node:tls';
+import { Admission, type AdmissionOptions } from './admission/admission.js';
+import { CidrList } from './admission/cidr.js';
+import { Connector, type ConnectorId } from './connect/connector.js';
+import { dial, type Dial } from './connect/dial.js';
+import { Connection, type ConnectionHooks, type ConnectionId } from './connection/connection.js';
 import { channels } from './diagnostics.js';
 import { IrcArgumentError, IrcFormatError, IrcTimeoutError, IrcTlsError, type IrcLineTooLongError, type IrcParseError } from './errors.js';
+import { encodeText } from './framing/text.js';
 import { DEFAULT_LIMITS, type FloodOptions, type Limits } from './limits.js';
-import { Admission, type AdmissionOptions } from './admission/admission.js';
-import { Listener, type AdmissionCheck, type ListenerId } from './listener.js';
+import { Listener, type AdmissionCheck, type ListenerConfig, type ListenerId } from './listen/listener.js';
+import { AcceptPipeline, type ConnectionRefusal, type PipelineHost } from './listen/pipeline.js';
 import { formatLine, type FormatOptions } from './message/format.js';
 import type { IrcMessage, IrcMessageInit } from './message/message.js';
 import { checkDuration, checkKeys, checkPort, resolveLimits } from './options.js';
-import { loadTlsFiles, tlsInfo } from './transport/tls.js';
+import { encodeProxyHeader, type ProxyHeaderInit } from './transport/proxy/encode.js';
+import type { StreamTransport } from './transport/stream.js';
+import { loadTlsFiles, TlsAcceptor } from './transport/tls.js';
+import { checkSocketMode, clearStaleSocket, setSocketMode } from './transport/unix.js';
+
+export type { ConnectionRefusal } from './listen/pipeline.js';
 
 /** The events of a {@link Backend}, with their arguments. */
 export interface BackendEvents {
@@ -39,16 +48,6 @@ export interface BackendEvents {
   tlsClientError: [listener: Listener, err: Error, peer: { addr: string | undefined; port: number | undefined }];
 }
 
-/** Why a listener turned a peer away. */
-export interface ConnectionRefusal {
-  listener: Listener;
-  addr: string;
-  port: number;
-  /** `ERR_DENIED`, `ERR_NOT_ALLOWED`, `ERR_THROTTLED`, `ERR_TOO_MANY_PER_IP`, `ERR_TOO_MANY_TOTAL`, `ERR_INVALID_ADDRESS`, `ERR_CHECK_REFUSED` or `ERR_CHECK_FAILED`. */
-  code: string;
-  reason: string;
-}
-
 /** Key and certificate: PEM text, Buffers, or file paths, in Node's own option names. */
 export type BackendTlsOptions = SecureContextOptions & Pick<TlsOptions, 'requestCert' | 'rejectUnauthorized' | 'handshakeTimeout' | 'ALPNProtocols'>;
 
@@ -68,8 +67,24 @@ export interface ListenerOptions {
   port?: number;
   /** Bind an IPv6 socket (implied by an IPv6 `addr`). */
   ipv6?: boolean;
+  /**
+   * Listen on a Unix-domain socket at this path instead of `addr`/`port`. A
+   * stale socket file (nobody answers on it) is removed first; a live one is
+   * never taken (`EADDRINUSE`). The file is removed when the listener closes.
+   */
+  path?: string;
+  /** The Unix socket file's mode, e.g. `0o660` (default: what the umask gives). */
+  mode?: number;
   /** `true`: the backend's TLS context; an object: Node TLS server options over it. */
   tls?: boolean | BackendTlsOptions;
+  /**
+   * Require a PROXY protocol header (v1 or v2) before anything else, as
+   * haproxy and other load balancers send it; honoured only from trusted
+   * sources. `true`: from loopback only. The connection's peer is then the
+   * client the header names; `conn.proxy` keeps the header and the proxy's
+   * own endpoint.
+   */
+  proxy?: boolean | ProxyListenerOptions;
   /** Milliseconds without input before `connectionIdle` (repeating). Default 180 000; 0 disables. */
   idle?: number;
   /** Handed to every connection the listener accepts. */
@@ -78,10 +93,11 @@ export interface ListenerOptions {
   backlog?: number;
   /**
    * Who may connect: CIDR allow/deny lists, connections per IP (IPv6 by /64)
-   * and in total, an accept-rate throttle per IP. On by default with
-   * protective limits (see `ADMISSION_DEFAULTS`; loopback is exempt from the
-   * per-IP ones). An `Admission` instance may be shared by several listeners;
-   * `false` turns it off.
+   * and in total, an accept-rate throttle per IP — on the client's address,
+   * behind a PROXY header too. On by default with protective limits (see
+   * `ADMISSION_DEFAULTS`; loopback is exempt from the per-IP ones). Unix-socket
+   * peers have no address: only `maxTotal` applies to them. An `Admission`
+   * instance may be shared by several listeners; `false` turns it off.
    */
   admission?: AdmissionOptions | Admission | false;
   /** An async hook that admits or refuses each peer before `listenerOpen` (e.g. a DNS blocklist). */
@@ -90,10 +106,24 @@ export interface ListenerOptions {
   flood?: FloodOptions | false;
 }
 
+/** Where a listener takes PROXY headers from. */
+export interface ProxyListenerOptions {
+  /**
+   * Addresses or CIDR blocks of the proxies (default: loopback, 127.0.0.0/8
+   * and ::1). A peer outside them is refused (`ERR_PROXY_UNTRUSTED`) before
+   * any byte is read. Unix-socket peers are trusted: the file's mode guards them.
+   */
+  from?: readonly string[];
+  /** Milliseconds for the whole header to arrive (`ERR_PROXY_TIMEOUT`). Default 5000; the spec asks for at least 3000. */
+  timeout?: number;
+}
+
 export interface ConnectorOptions {
-  /** Host name or address to connect to. */
-  addr: string;
-  port: number;
+  /** Host name or address to connect to (or give `path`). */
+  addr?: string;
+  port?: number;
+  /** Connect to a Unix-domain socket at this path instead of `addr`/`port`. */
+  path?: string;
   /** Local address to connect from. */
   bindAddr?: string;
   /** Resolve and connect over IPv6 only. */
@@ -102,8 +132,15 @@ export interface ConnectorOptions {
    * `true`: TLS with the system CAs, verifying the certificate and the host
    * name (with SNI). An object: Node's `tls.ConnectionOptions` — `ca`, `cert`,
    * `key`, `servername`, `rejectUnauthorized: false` to accept any certificate.
+   * Over a Unix socket the name checked is `servername`, else `localhost`.
    */
   tls?: boolean | ConnectionOptions;
+  /**
+   * Send a PROXY protocol header first (before TLS): what a gateway or
+   * bouncer uses to tell the server who its user really is. The server must
+   * trust this host as a proxy.
+   */
+  proxyHeader?: ProxyHeaderInit;
   /** Milliseconds to wait for the connection (and TLS handshake). Default 30 000. */
   timeout?: number;
   /** Milliseconds without input before `connectionIdle` (repeating). Default 0: none. */
@@ -119,12 +156,15 @@ export type ConnectionTarget = ConnectionId | Connection;
 /** What `closeListener` accepts: an id, the listener, or the seed's address/port match. */
 export type ListenerTarget = ListenerId | Listener | { addr: string; port?: number } | { addr?: string; port: number };
 
-const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'tls', 'idle', 'args', 'limits', 'backlog', 'admission', 'check', 'flood'];
+const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'path', 'mode', 'tls', 'proxy', 'idle', 'args', 'limits', 'backlog', 'admission', 'check', 'flood'];
+const PROXY_KEYS = ['from', 'timeout'];
 const FLOOD_KEYS = ['rate', 'burst', 'mode', 'maxDelay'];
-const CONNECTOR_KEYS = ['addr', 'port', 'bindAddr', 'ipv6', 'tls', 'timeout', 'idle', 'args', 'limits'];
+const CONNECTOR_KEYS = ['addr', 'port', 'path', 'bindAddr', 'ipv6', 'tls', 'proxyHeader', 'timeout', 'idle', 'args', 'limits'];
 const BACKEND_KEYS = ['colonify', 'tls', 'limits'];
 const DEFAULT_IDLE = 180_000;
 const DEFAULT_CONNECT_TIMEOUT = 30_000;
+const DEFAULT_PROXY_FROM: readonly string[] = ['127.0.0.0/8', '::1/128'];
+const DEFAULT_PROXY_TIMEOUT = 5_000;
 
 /**
  * The IRC socket backend: listeners, connectors and live connections, and the
@@ -136,17 +176,14 @@ export class Backend extends EventEmitter<BackendEvents> {
   // How to give up each pending attempt (shutdown does).
   readonly #aborts = new WeakMap<Connector, (err: Error) => void>();
   readonly #connections = new Map<ConnectionId, Connection>();
-  // TLS peers still in their handshake: no Connection owns them yet, but shutdown must close them.
-  readonly #handshaking = new Set<Socket>();
-  // Peers waiting on a listener's `check` hook: shutdown must not wait for a hook that never settles.
-  readonly #checking = new Set<Socket>();
-  // Raw sockets refused on a TLS listener: Node still wraps them and reports a handshake
-  // failure (ECONNRESET) that is only the echo of the refusal.
-  readonly #refusedTls = new WeakSet<Socket>();
+  // The accept pipelines of open listeners, and of closed ones still holding sockets.
+  readonly #pipelines = new Map<Listener, AcceptPipeline>();
+  #inPipelines = 0;
   readonly #formatOpts: FormatOptions;
   readonly #limits: Limits;
   readonly #tls: BackendTlsOptions | undefined;
   readonly #hooks: ConnectionHooks;
+  readonly #pipelineHost: PipelineHost;
   #nextListenerId = 1;
   #nextConnectorId = 1;
   #nextConnectionId = 1;
@@ -191,6 +228,28 @@ export class Backend extends EventEmitter<BackendEvents> {
         }
       },
     };
+    const isClosing = (): boolean => this.#closing;
+    this.#pipelineHost = {
+      get closing() {
+        return isClosing();
+      },
+      refused: (refusal) => {
+        if (channels.refused.hasSubscribers) channels.refused.publish({ refusal });
+        this.emit('connectionRefused', refusal);
+      },
+      tlsFailed: (listener, err, peer) => this.emit('tlsClientError', listener, err, peer),
+      checkFailed: (listener, err) => this.emit('listenerFailure', listener, err as NodeJS.ErrnoException),
+      open: (listener, transport, key) => {
+        this.#open(listener, transport, key);
+      },
+      entered: () => {
+        this.#inPipelines++;
+      },
+      left: () => {
+        this.#inPipelines--;
+        this.#maybeSettled();
+      },
+    };
   }
 
   /** Live connections by id (the seed's `wheels`). */
@@ -209,106 +268,111 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   /**
-   * Opens a listening socket. Resolves with the listener once it is bound;
-   * rejects (and emits `listenerFailure`) when it cannot bind. Nobody has to
-   * handle the rejection for the process to go on: event users may ignore it.
+   * Opens a listening socket: TCP (IPv4 or IPv6) or a Unix socket, plain or
+   * TLS, with or without a required PROXY header. Resolves with the listener
+   * once it is bound; rejects (and emits `listenerFailure`) when it cannot
+   * bind. Nobody has to handle the rejection for the process to go on: event
+   * users may ignore it.
    */
   createListener(opts: ListenerOptions = {}): Promise<Listener> {
     const where = 'createListener()';
     this.#assertOpen(where);
     checkKeys(where, opts, LISTENER_KEYS);
-    const protocol: 4 | 6 = opts.ipv6 === true || (opts.addr !== undefined && net.isIPv6(opts.addr)) ? 6 : 4;
-    const addr = opts.addr ?? (protocol === 6 ? '::' : '0.0.0.0');
-    const port = checkPort(where, opts.port ?? 0);
-    const idle = checkDuration(where, 'idle', opts.idle ?? DEFAULT_IDLE, true);
+    const path = opts.path;
+    if (path !== undefined) {
+      if (typeof path !== 'string' || path === '') throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'path' must be a socket file path`);
+      if (opts.addr !== undefined || opts.port !== undefined || opts.ipv6 !== undefined) {
+        throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: give 'path' (a Unix socket) or 'addr'/'port', not both`);
+      }
+    } else if (opts.mode !== undefined) {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'mode' is for Unix sockets (with 'path')`);
+    }
+    const mode = checkSocketMode(where, opts.mode);
+    const family: 4 | 6 | undefined =
+      path !== undefined ? undefined : opts.ipv6 === true || (opts.addr !== undefined && net.isIPv6(opts.addr)) ? 6 : 4;
+    const addr = path !== undefined ? '' : opts.addr ?? (family === 6 ? '::' : '0.0.0.0');
+    const port = path !== undefined ? 0 : checkPort(where, opts.port ?? 0);
     const limits = resolveLimits(where, this.#limits, opts.limits);
     const secure = opts.tls !== undefined && opts.tls !== false;
-
     const admission =
       opts.admission === false ? undefined : opts.admission instanceof Admission ? opts.admission : new Admission(opts.admission ?? {});
-    const flood = opts.flood === undefined || opts.flood === false ? undefined : checkFlood(where, opts.flood);
     if (opts.check !== undefined && typeof opts.check !== 'function') {
       throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'check' must be a function (req) => boolean | string | Promise<…>`);
     }
-
-    let server: net.Server;
+    let tlsAcceptor: TlsAcceptor | undefined;
     if (secure) {
       const tlsOpts = this.#serverTlsOptions(where, typeof opts.tls === 'object' ? opts.tls : undefined);
       if (Number.isFinite(limits.tlsHandshakeTimeout)) tlsOpts.handshakeTimeout = limits.tlsHandshakeTimeout;
-      server = tls.createServer(tlsOpts);
-    } else {
-      server = net.createServer();
+      tlsAcceptor = new TlsAcceptor(tlsOpts);
     }
+    const config: ListenerConfig = {
+      limits,
+      idle: checkDuration(where, 'idle', opts.idle ?? DEFAULT_IDLE, true),
+      args: opts.args,
+      admission,
+      check: opts.check,
+      flood: opts.flood === undefined || opts.flood === false ? undefined : checkFlood(where, opts.flood),
+      tlsAcceptor,
+      proxy: checkProxy(where, opts.proxy),
+    };
+    const server = net.createServer();
     const listener: Listener = new Listener({
       id: this.#nextListenerId++,
       addr,
       port,
-      protocol,
-      tls: secure,
-      idle,
-      args: opts.args,
-      limits,
+      path,
+      family,
+      config,
       server,
-      admission,
-      check: opts.check,
-      flood,
       close: (l) => this.closeListener(l) > 0,
     });
-    if (secure) {
-      // Before the TLS server's own handler: a refused peer costs no handshake.
-      server.prependListener('connection', (socket: Socket) => {
-        if (this.#gate(socket, listener) === false || socket.destroyed) return;
-        this.#handshaking.add(socket);
-        socket.once('close', () => this.#handshaking.delete(socket));
-      });
-      server.on('secureConnection', (socket: TLSSocket) => {
-        const parent = parentOf(socket);
-        if (parent !== undefined) this.#handshaking.delete(parent);
-        this.#check(socket, listener, undefined);
-      });
-      server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-        // The raw socket keeps the peer's address after a hang-up, when the TLSSocket has lost it.
-        const parent = parentOf(socket);
-        const peer = {
-          addr: socket.remoteAddress ?? parent?.remoteAddress,
-          port: socket.remotePort ?? parent?.remotePort,
-        };
-        socket.destroy();
-        if (parent !== undefined && this.#refusedTls.has(parent)) return;
-        // During shutdown the failed handshakes are the ones shutdown cut short.
-        if (!this.#closing) this.emit('tlsClientError', listener, err, peer);
-      });
-    } else {
-      server.on('connection', (socket: Socket) => {
-        const key = this.#gate(socket, listener);
-        if (key !== false) this.#check(socket, listener, key);
-      });
-    }
-
-    const p = new Promise<Listener>((resolve, reject) => {
-      const onBindError = (err: NodeJS.ErrnoException): void => {
-        this.emit('listenerFailure', listener, err);
-        reject(err);
-      };
-      server.once('error', onBindError);
-      server.listen({ host: addr, port, backlog: opts.backlog }, () => {
-        server.off('error', onBindError);
-        // Accept errors (EMFILE…) are passing: report them, keep listening.
-        server.on('error', (err: NodeJS.ErrnoException) => this.emit('listenerFailure', listener, err));
-        this.#openServers++;
-        listener.port = (server.address() as AddressInfo).port;
-        if (this.#closing) {
-          this.#closeServer(server);
-          reject(closedError(where));
-          return;
-        }
-        this.#listeners.set(listener.id, listener);
-        this.emit('listenerCreated', listener);
-        resolve(listener);
-      });
+    const pipeline = new AcceptPipeline(listener, this.#pipelineHost);
+    this.#pipelines.set(listener, pipeline);
+    server.on('connection', (socket: Socket) => {
+      pipeline.accept(socket);
     });
+
+    const p = this.#bind(listener, server, path === undefined ? { host: addr, port, backlog: opts.backlog } : { path, backlog: opts.backlog }, mode);
     p.catch(noop);
     return p;
+  }
+
+  async #bind(listener: Listener, server: net.Server, target: net.ListenOptions, mode: number | undefined): Promise<Listener> {
+    const where = 'createListener()';
+    try {
+      if (target.path !== undefined) await clearStaleSocket(target.path);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(target, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      this.#pipelines.delete(listener);
+      this.emit('listenerFailure', listener, err as NodeJS.ErrnoException);
+      throw err;
+    }
+    // Accept errors (EMFILE…) are passing: report them, keep listening.
+    server.on('error', (err: NodeJS.ErrnoException) => this.emit('listenerFailure', listener, err));
+    this.#openServers++;
+    if (target.path === undefined) listener.port = (server.address() as AddressInfo).port;
+    if (this.#closing) {
+      this.#closeServer(listener, server);
+      throw closedError(where);
+    }
+    if (mode !== undefined && target.path !== undefined) {
+      try {
+        await setSocketMode(target.path, mode);
+      } catch (err) {
+        this.#closeServer(listener, server);
+        this.emit('listenerFailure', listener, err as NodeJS.ErrnoException);
+        throw err;
+      }
+    }
+    this.#listeners.set(listener.id, listener);
+    this.emit('listenerCreated', listener);
+    return listener;
   }
 
   /**
@@ -323,7 +387,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       if (l !== undefined) matched.push(l);
     } else if (target instanceof Listener) {
       if (this.#listeners.get(target.id) === target) matched.push(target);
-    } else {
+    } else if (typeof target === 'object' && (target as unknown) !== null) {
       const { addr, port } = target;
       if (addr === undefined && port === undefined) {
         throw new IrcArgumentError('ERR_INVALID_ARG', 'closeListener(): give an id, a Listener, { addr }, { port } or { addr, port }');
@@ -334,94 +398,135 @@ export class Backend extends EventEmitter<BackendEvents> {
     }
     for (const l of matched) {
       this.#listeners.delete(l.id);
-      this.#closeServer(l.server);
+      this.#closeServer(l, l.server);
       this.emit('listenerRemoved', l);
     }
     return matched.length;
   }
 
   /**
-   * Connects out. Resolves with the connection once it is up (TLS handshake
-   * done and verified); rejects (and emits `connectorFailure`) when it fails or
-   * times out. Nobody has to handle the rejection for the process to go on.
+   * Connects out, over TCP or a Unix socket, plain or TLS, optionally
+   * announcing a PROXY header first. Resolves with the connection once it is
+   * up (TLS handshake done and verified); rejects (and emits
+   * `connectorFailure`) when it fails or times out. Nobody has to handle the
+   * rejection for the process to go on.
    */
   createConnector(opts: ConnectorOptions): Promise<Connection> {
     const where = 'createConnector()';
     this.#assertOpen(where);
-    if (typeof opts !== 'object') throw new IrcArgumentError('ERR_INVALID_ARG', `${where}: give { addr, port, ... }`);
-    checkKeys(where, opts, CONNECTOR_KEYS);
-    if (typeof opts.addr !== 'string' || opts.addr === '') {
-      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'addr' (host name or address to connect to) is required`);
+    if (typeof opts !== 'object' || (opts as unknown) === null) {
+      throw new IrcArgumentError('ERR_INVALID_ARG', `${where}: give { addr, port, ... } or { path, ... }`);
     }
-    const port = checkPort(where, opts.port);
-    if (port === 0) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'port' must be 1 to 65535`);
+    checkKeys(where, opts, CONNECTOR_KEYS);
+    const { path, bindAddr } = opts;
+    let addr = '';
+    let port = 0;
+    if (path !== undefined) {
+      if (typeof path !== 'string' || path === '') throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'path' must be a socket file path`);
+      if (opts.addr !== undefined || opts.port !== undefined || opts.ipv6 !== undefined || bindAddr !== undefined) {
+        throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: give 'path' (a Unix socket) or 'addr'/'port', not both`);
+      }
+    } else {
+      if (typeof opts.addr !== 'string' || opts.addr === '') {
+        throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'addr' (host name or address to connect to) or 'path' is required`);
+      }
+      addr = opts.addr;
+      port = checkPort(where, opts.port);
+      if (port === 0) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'port' must be 1 to 65535`);
+    }
     const timeout = checkDuration(where, 'timeout', opts.timeout ?? DEFAULT_CONNECT_TIMEOUT);
     const idle = checkDuration(where, 'idle', opts.idle ?? 0, true);
     const limits = resolveLimits(where, this.#limits, opts.limits);
-    const { addr, bindAddr } = opts;
-    const protocol: 4 | 6 =
-      opts.ipv6 === true || net.isIPv6(addr) || (bindAddr !== undefined && net.isIPv6(bindAddr)) ? 6 : 4;
+    const family: 4 | 6 | undefined =
+      path !== undefined
+        ? undefined
+        : opts.ipv6 === true || net.isIPv6(addr) || (bindAddr !== undefined && net.isIPv6(bindAddr))
+          ? 6
+          : 4;
     const secure = opts.tls !== undefined && opts.tls !== false;
-    const connector = new Connector({ id: this.#nextConnectorId++, addr, port, bindAddr, protocol, tls: secure, args: opts.args });
-
-    const base: net.TcpNetConnectOpts = { host: addr, port };
-    if (bindAddr !== undefined) base.localAddress = bindAddr;
-    if (opts.ipv6 === true) base.family = 6;
-    let socket: Socket;
-    if (secure) {
-      const own = opts.tls === true ? {} : loadTlsFiles(where, opts.tls as ConnectionOptions);
-      // SNI carries host names only (RFC 6066): never an address literal.
-      const servername = net.isIP(addr) === 0 ? addr : undefined;
-      socket = tls.connect({ ...base, servername, ...own });
-    } else {
-      socket = net.connect(base);
+    if (opts.proxyHeader !== undefined && (typeof opts.proxyHeader !== 'object' || (opts.proxyHeader as unknown) === null)) {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'proxyHeader' must be { version: 1 | 2, source, destination, ... }`);
     }
+    // Loaded and encoded now, so a file that cannot be read or a header that cannot be written throws at the call.
+    const clientTls = secure ? (opts.tls === true ? {} : loadTlsFiles(where, opts.tls as ConnectionOptions)) : undefined;
+    const proxyHeader = opts.proxyHeader === undefined ? undefined : encodeProxyHeader(opts.proxyHeader);
+    const connector = new Connector({
+      id: this.#nextConnectorId++,
+      addr,
+      port,
+      path,
+      bindAddr,
+      family,
+      tls: secure,
+      proxy: opts.proxyHeader !== undefined,
+      args: opts.args,
+    });
 
     const p = new Promise<Connection>((resolve, reject) => {
       let settled = false;
+      // Assigned once the failure path that aborts it exists.
+      // eslint-disable-next-line prefer-const
+      let attempt: Dial | undefined;
       const fail = (err: Error): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         this.#connectors.delete(connector.id);
-        socket.destroy();
+        attempt?.abort(err);
         this.emit('connectorFailure', connector, err);
         reject(err);
         this.#maybeSettled();
       };
       const timer = setTimeout(() => {
-        fail(new IrcTimeoutError('ERR_CONNECT_TIMEOUT', `${where}: no connection to ${addr}:${port} within ${timeout} ms`, timeout));
+        const to = path ?? `${addr}:${port}`;
+        fail(new IrcTimeoutError('ERR_CONNECT_TIMEOUT', `${where}: no connection to ${to} within ${timeout} ms`, timeout));
       }, timeout);
       timer.unref();
-      socket.once('error', fail);
-      socket.once(secure ? 'secureConnect' : 'connect', () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        socket.off('error', fail);
-        this.#connectors.delete(connector.id);
-        const conn = new Connection({
-          id: this.#nextConnectionId++,
-          socket,
-          origin: 'connector',
-          originId: connector.id,
-          args: opts.args,
-          idle,
-          limits,
-          tls: socket instanceof TLSSocket ? tlsInfo(socket) : undefined,
-          hooks: this.#hooks,
-          firstLineDeadline: false,
-          flood: undefined,
-          admission: undefined,
-          admissionKey: undefined,
-        });
-        this.#connections.set(conn.id, conn);
-        if (channels.open.hasSubscribers) channels.open.publish({ connection: conn });
-        this.emit('connectorOpen', conn);
-        resolve(conn);
-      });
       this.#connectors.set(connector.id, connector);
       this.#aborts.set(connector, fail);
+      attempt = dial(
+        {
+          host: path === undefined ? addr : undefined,
+          port,
+          path,
+          bindAddr,
+          family: opts.ipv6 === true ? 6 : undefined,
+          tls: clientTls,
+          proxyHeader,
+          limits,
+        },
+        (err, transport) => {
+          if (err !== undefined) {
+            fail(err);
+            return;
+          }
+          if (settled) {
+            transport?.destroy();
+            return;
+          }
+          settled = true;
+          clearTimeout(timer);
+          this.#connectors.delete(connector.id);
+          const conn = new Connection({
+            id: this.#nextConnectionId++,
+            transport: transport as StreamTransport,
+            origin: 'connector',
+            originId: connector.id,
+            args: opts.args,
+            idle,
+            limits,
+            hooks: this.#hooks,
+            firstLineDeadline: false,
+            flood: undefined,
+            admission: undefined,
+            admissionKey: undefined,
+          });
+          this.#connections.set(conn.id, conn);
+          if (channels.open.hasSubscribers) channels.open.publish({ connection: conn });
+          this.emit('connectorOpen', conn);
+          resolve(conn);
+        },
+      );
     });
     p.catch(noop);
     return p;
@@ -448,11 +553,12 @@ export class Backend extends EventEmitter<BackendEvents> {
    */
   sendLine(line: string, ...targets: (ConnectionTarget | readonly ConnectionTarget[])[]): number {
     if (/[\0\r\n]/.test(line)) throw new IrcFormatError('sendLine(): the line holds CR, LF or NUL', 'line');
-    return this.#sendBuffer(Buffer.from(line + '\r\n'), targets);
+    return this.#sendBuffer(encodeText(line + '\r\n'), targets);
   }
 
   #encode(message: IrcMessage | IrcMessageInit): Buffer {
-    return Buffer.from(formatLine(message, this.#formatOpts) + '\r\n');
+    // encodeText gives back the exact bytes a peer sent, legacy 8-bit text included.
+    return encodeText(formatLine(message, this.#formatOpts) + '\r\n');
   }
 
   #sendBuffer(buf: Buffer, targets: readonly (ConnectionTarget | readonly ConnectionTarget[])[]): number {
@@ -468,7 +574,8 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   #enqueue(buf: Buffer, target: ConnectionTarget): number {
-    const conn = typeof target === 'number' ? this.#connections.get(target) : target;
+    // Unknown targets of any type (a string id from a JavaScript caller included) are dropped.
+    const conn = typeof target === 'number' ? this.#connections.get(target) : target instanceof Connection ? target : undefined;
     // enqueue refuses connections of another backend and closed ones.
     return conn !== undefined && conn.enqueue(buf, this.#hooks) ? 1 : 0;
   }
@@ -479,7 +586,7 @@ export class Backend extends EventEmitter<BackendEvents> {
    */
   broadcast(message: IrcMessage | IrcMessageInit, except?: ConnectionTarget): number {
     const buf = this.#encode(message);
-    const skip = typeof except === 'number' ? this.#connections.get(except) : except;
+    const skip = this.#find(except);
     const hooks = this.#hooks;
     let n = 0;
     for (const conn of this.#connections.values()) {
@@ -549,8 +656,9 @@ export class Backend extends EventEmitter<BackendEvents> {
 
   /**
    * Closes every listener, abandons pending connectors, disconnects every
-   * connection after its queue drains (each with its deadline), and resolves
-   * when every socket is closed. Afterwards no ircsock handle or timer is left.
+   * connection after its queue drains (each with its deadline), closes every
+   * socket still in an accept pipeline, and resolves when every socket and
+   * listening handle is closed. Afterwards no ircsock handle or timer is left.
    */
   shutdown(reason = 'Server shutdown', opts: { timeout?: number } = {}): Promise<void> {
     if (this.#shutdown !== undefined) return this.#shutdown;
@@ -572,151 +680,33 @@ export class Backend extends EventEmitter<BackendEvents> {
     for (const l of [...this.#listeners.values()]) this.closeListener(l);
     for (const connector of [...this.#connectors.values()]) this.#aborts.get(connector)?.(closedError('createConnector()'));
     for (const conn of [...this.#connections.values()]) conn.disconnect(reason);
-    for (const socket of [...this.#handshaking]) socket.destroy();
-    this.#handshaking.clear();
-    // Each leaves #checking on its 'close' (its admission count released), then shutdown may settle.
-    for (const socket of [...this.#checking]) socket.destroy();
+    // Each leaves its pipeline on its 'close' (its admission count released), then shutdown may settle.
+    for (const pipeline of this.#pipelines.values()) pipeline.closeAll();
     this.#maybeSettled();
     return this.#shutdown;
   }
 
-  #find(target: ConnectionTarget): Connection | undefined {
-    const conn = typeof target === 'number' ? this.#connections.get(target) : target;
-    return conn !== undefined && this.#connections.get(conn.id) === conn ? conn : undefined;
+  /** A connection, from an id or a Connection of this backend; anything else is unknown. */
+  #find(target: unknown): Connection | undefined {
+    if (typeof target === 'number') return this.#connections.get(target);
+    if (target instanceof Connection && this.#connections.get(target.id) === target) return target;
+    return undefined;
   }
 
-  /** The built-in admission limits, on the raw socket; false when the peer was turned away. */
-  /**
-   * The built-in admission limits, on the raw socket. Returns false when the
-   * peer was turned away, else the admission key the connection must release
-   * when it ends (undefined when there is none to carry).
-   */
-  #gate(socket: Socket, listener: Listener): string | false | undefined {
-    if (this.#closing) {
-      socket.destroy();
-      return false;
-    }
-    const admission = listener.admission;
-    if (admission === undefined) return undefined;
-    const verdict = admission.admit(socket.remoteAddress ?? '');
-    if (!verdict.ok) {
-      this.#refuse(socket, listener, verdict.code, verdict.reason);
-      return false;
-    }
-    if (listener.tls) {
-      // The raw socket closes however a TLS connection ends, handshake failures included.
-      socket.once('close', () => admission.release(verdict.key));
-      return undefined;
-    }
-    // A plain connection carries its key, saving a closure per connection.
-    return verdict.key;
-  }
-
-  /** Runs the listener's `check` hook, if any, then accepts. */
-  #check(socket: Socket, listener: Listener, key: string | undefined): void {
-    const check = listener.check;
-    if (check === undefined) {
-      this.#accept(socket, listener, key);
-      return;
-    }
-    const release = (): void => {
-      if (key !== undefined) listener.admission?.release(key);
-    };
-    const req = { addr: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, listener };
-    // Until a Connection owns the socket, an error on it must not go unhandled.
-    socket.on('error', noop);
-    // Tracked so that shutdown can close it, and if it closes first (the peer
-    // left, or shutdown) its count is released at once: a hook may never settle.
-    this.#checking.add(socket);
-    let pending = true;
-    const settle = (): boolean => {
-      if (!pending) return false;
-      pending = false;
-      socket.off('error', noop);
-      socket.off('close', onClose);
-      this.#checking.delete(socket);
-      return true;
-    };
-    const onClose = (): void => {
-      if (!settle()) return;
-      release();
-      this.#maybeSettled();
-    };
-    socket.once('close', onClose);
-    const decide = (verdict: boolean | string): void => {
-      if (!settle()) return;
-      if (verdict === true && !socket.destroyed) {
-        this.#accept(socket, listener, key);
-        return;
-      }
-      release();
-      if (!socket.destroyed) {
-        this.#refuse(socket, listener, 'ERR_CHECK_REFUSED', typeof verdict === 'string' ? verdict : 'Access denied');
-      }
-    };
-    const failed = (err: unknown): void => {
-      if (settle()) {
-        release();
-        this.#refuse(socket, listener, 'ERR_CHECK_FAILED', 'Access check failed');
-      }
-      this.emit('listenerFailure', listener, err as NodeJS.ErrnoException);
-    };
-    let verdict: boolean | string | Promise<boolean | string>;
-    try {
-      verdict = check(req);
-    } catch (err) {
-      failed(err);
-      return;
-    }
-    // Any thenable is awaited; anything else (`null` from a JavaScript hook included) is a verdict.
-    if (typeof (verdict as Partial<PromiseLike<unknown>> | null)?.then === 'function') {
-      (verdict as Promise<boolean | string>).then(decide, failed);
-    } else {
-      decide(verdict as boolean | string);
-    }
-  }
-
-  /**
-   * Turns a peer away: one `ERROR` line when that needs no waiting (plain
-   * TCP; a TLS peer has no session yet), then the socket is closed.
-   */
-  #refuse(socket: Socket, listener: Listener, code: string, reason: string): void {
-    const addr = socket.remoteAddress ?? '';
-    const port = socket.remotePort ?? 0;
-    if (!socket.destroyed) {
-      if (socket instanceof TLSSocket || listener.tls) {
-        if (!(socket instanceof TLSSocket)) this.#refusedTls.add(socket);
-        socket.destroy();
-      } else {
-        socket.on('error', noop);
-        socket.end(`ERROR :Closing link: ${addr} (${reason})\r\n`);
-        socket.once('finish', () => socket.destroy());
-      }
-    }
-    const refusal = { listener, addr, port, code, reason };
-    if (channels.refused.hasSubscribers) channels.refused.publish({ refusal });
-    this.emit('connectionRefused', refusal);
-  }
-
-  #accept(socket: Socket, listener: Listener, admissionKey: string | undefined): void {
-    if (socket.destroyed || this.#closing) {
-      if (admissionKey !== undefined) listener.admission?.release(admissionKey);
-      socket.destroy();
-      return;
-    }
+  #open(listener: Listener, transport: StreamTransport, admissionKey: string | undefined): void {
+    const config = listener.config;
     const conn = new Connection({
       id: this.#nextConnectionId++,
-      socket,
+      transport,
       origin: 'listener',
       originId: listener.id,
-      args: listener.args,
-      idle: listener.idle,
-      limits: listener.limits,
-      tls: socket instanceof TLSSocket ? tlsInfo(socket) : undefined,
+      args: config.args,
+      idle: config.idle,
+      limits: config.limits,
       hooks: this.#hooks,
       firstLineDeadline: true,
-      flood: listener.flood,
-      admission: listener.admission,
+      flood: config.flood,
+      admission: config.admission,
       admissionKey,
     });
     this.#connections.set(conn.id, conn);
@@ -750,10 +740,17 @@ export class Backend extends EventEmitter<BackendEvents> {
     return merged;
   }
 
-  #closeServer(server: net.Server): void {
+  #closeServer(listener: Listener, server: net.Server): void {
     server.close(() => {
-      this.#openServers--;
-      this.#maybeSettled();
+      // 'close' comes before libuv has closed the handle (and, for a Unix
+      // socket, removed its file): two turns later it has.
+      setImmediate(() => {
+        setImmediate(() => {
+          this.#openServers--;
+          if (this.#pipelines.get(listener)?.size === 0) this.#pipelines.delete(listener);
+          this.#maybeSettled();
+        });
+      });
     });
   }
 
@@ -766,7 +763,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       this.#settle !== undefined &&
       this.#connections.size === 0 &&
       this.#connectors.size === 0 &&
-      this.#checking.size === 0 &&
+      this.#inPipelines === 0 &&
       this.#openServers === 0
     ) {
       const settle = this.#settle;
@@ -793,14 +790,15 @@ function checkFlood(where: string, flood: FloodOptions): FloodOptions {
   return { ...flood };
 }
 
-/**
- * The raw TCP socket under a server-side TLSSocket (`_parent`, Node's own
- * field; no public API gives it). Without it, refusal echoes and lost peer
- * addresses come back, nothing worse.
- */
-function parentOf(socket: TLSSocket): Socket | undefined {
-  const raw = (socket as unknown as { _parent?: unknown })._parent;
-  return raw instanceof net.Socket ? raw : undefined;
+function checkProxy(where: string, proxy: boolean | ProxyListenerOptions | undefined): ListenerConfig['proxy'] {
+  if (proxy === undefined || proxy === false) return undefined;
+  if (proxy === true) return { from: new CidrList(DEFAULT_PROXY_FROM, `${where} proxy.from`), timeout: DEFAULT_PROXY_TIMEOUT };
+  if (typeof proxy !== 'object' || (proxy as unknown) === null) {
+    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'proxy' must be true or { from: [CIDR, ...], timeout }`);
+  }
+  checkKeys(`${where} proxy`, proxy, PROXY_KEYS);
+  const timeout = checkDuration(where, 'proxy.timeout', proxy.timeout ?? DEFAULT_PROXY_TIMEOUT);
+  return { from: new CidrList(proxy.from ?? DEFAULT_PROXY_FROM, `${where} proxy.from`), timeout };
 }
 
 // Array.isArray does not narrow a readonly array type.

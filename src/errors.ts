@@ -129,3 +129,20 @@ export class IrcArgumentError extends IrcsockError {
     super(code, message);
   }
 }
+
+export type IrcProxyCode = 'ERR_PROXY_INVALID' | 'ERR_PROXY_UNTRUSTED' | 'ERR_PROXY_TIMEOUT' | 'ERR_PROXY_CRC';
+
+/**
+ * A PROXY protocol header that cannot be honoured: malformed (`ERR_PROXY_INVALID`),
+ * sent by a peer outside the trusted sources (`ERR_PROXY_UNTRUSTED`), not complete
+ * within the deadline (`ERR_PROXY_TIMEOUT`), or failing its CRC32C TLV (`ERR_PROXY_CRC`).
+ */
+export class IrcProxyError extends IrcsockError {
+  declare readonly code: IrcProxyCode;
+
+  // Not useless: it narrows `code` to the PROXY codes.
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor
+  constructor(code: IrcProxyCode, message: string, options?: IrcsockErrorOptions) {
+    super(code, message, options);
+  }
+}

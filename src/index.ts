@@ -24,9 +24,9 @@ export {
   type ThrottleOptions,
 } from './admission/admission.js';
 export { TokenBucket, FLOOD_DEFAULTS, type TokenBucketOptions } from './limits/token-bucket.js';
-export { Connection, type ConnectionId } from './connection.js';
-export { Listener, type ListenerId, type AdmissionCheck, type AdmissionRequest } from './listener.js';
-export { Connector, type ConnectorId } from './connector.js';
+export { Connection, type ConnectionId } from './connection/connection.js';
+export { Listener, type ListenerId, type AdmissionCheck, type AdmissionRequest } from './listen/listener.js';
+export { Connector, type ConnectorId } from './connect/connector.js';
 export { DEFAULT_LIMITS, type Limits, type FloodOptions } from './limits.js';
 export type { TlsInfo } from './transport/tls.js';
 export * from './errors.js';

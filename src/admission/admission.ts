@@ -189,6 +189,9 @@ function checkList(name: string, value: unknown, fallback: readonly string[]): r
   return Object.freeze([...(value as unknown[])]) as readonly string[];
 }
 
+// IP grouping keys always hold a '/' or ':' or '.': this one never clashes with them.
+const UNIX_KEY = 'unix';
+
 /**
  * Decides whether a peer may connect, and counts it while it stays.
  *
@@ -310,6 +313,19 @@ export class Admission {
     this.#perKey.set(key, held + 1);
     this.#total++;
     return { ok: true, key };
+  }
+
+  /**
+   * Decides on a peer with no IP address (a Unix-socket peer): only
+   * `maxTotal` applies — the lists, the throttle and `maxPerIp` key on IP
+   * addresses, and a local peer could open a socket of its own anyway. Counted
+   * under the key `unix` until `release`.
+   */
+  admitLocal(): AdmissionResult {
+    if (this.#total >= this.options.maxTotal) return refuse('ERR_TOO_MANY_TOTAL', UNIX_KEY);
+    this.#perKey.set(UNIX_KEY, (this.#perKey.get(UNIX_KEY) ?? 0) + 1);
+    this.#total++;
+    return { ok: true, key: UNIX_KEY };
   }
 
   /**

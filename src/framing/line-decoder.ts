@@ -1,6 +1,7 @@
 import { isAscii, isUtf8 } from 'node:buffer';
-import { IrcLineTooLongError } from '../errors.js';
+import { IrcLimitError, IrcLineTooLongError } from '../errors.js';
 import { IRC_LIMITS } from '../message/limits.js';
+import { decodeEscaped } from './text.js';
 
 export interface LineDecoderOptions {
   /** Bytes allowed for the tag section, `@` and trailing space included. Default 8191 (IRCv3). */
@@ -8,23 +9,44 @@ export interface LineDecoderOptions {
   /** Bytes allowed for the rest of the line, CRLF included. Default 512 (RFC 1459). */
   maxBodyBytes?: number;
   /**
-   * How bytes become text. `'utf8-latin1'` (the default): a line that is valid
-   * UTF-8 is read as UTF-8, any other line as Latin-1, byte for byte, so legacy
-   * 8-bit text (ISO-8859-x, CP1252) keeps every byte and nothing throws — what
-   * irssi and WeeChat do with their fallback charset. `'utf8'`: invalid
-   * sequences become U+FFFD.
+   * How bytes become text. `'utf8-escape'` (the default): valid UTF-8 reads as
+   * UTF-8 and every byte that is not part of a valid sequence becomes the lone
+   * surrogate U+DC00 + byte (U+DC80–U+DCFF), as Python's `surrogateescape`
+   * does; `encodeText` turns the string back into the exact bytes, so Latin-1,
+   * KOI8-R or CP1251 text is relayed byte for byte, and `decodeLegacy` reads it
+   * in a charset a handler knows. `'utf8-latin1'`: a line that is valid UTF-8
+   * is read as UTF-8, any other line as Latin-1 (what irssi and WeeChat do
+   * with their fallback charset; `Buffer.from(line, 'latin1')` gives the bytes
+   * back only for such a line). `'utf8'`: invalid sequences become U+FFFD.
    */
-  encoding?: 'utf8-latin1' | 'utf8';
+  encoding?: 'utf8-escape' | 'utf8-latin1' | 'utf8';
+  /**
+   * How many bytes one over-long line may run to, counted from its start
+   * (what was skipped included, the LF not), before the peer is deemed to be
+   * sending an endless line: `next()` then yields one `IrcLimitError`
+   * (`ERR_READQ_EXCEEDED`, `limit` = this bound) and the caller should close
+   * the link. Default `Infinity`: over-long lines are skipped however long
+   * they are. A connection passes its `limits.readQ`.
+   */
+  maxOverlongBytes?: number;
 }
 
-/** What `next()` yields: a line (without CR/LF), or the error for a line it dropped. */
-export type DecodedLine = string | IrcLineTooLongError;
+/**
+ * What `next()` yields: a line (without CR/LF); an `IrcLineTooLongError`
+ * (`ERR_LINE_TOO_LONG`) in the place of a line over the limits, which is
+ * dropped, decoding going on; or, right after that error, an `IrcLimitError`
+ * (`ERR_READQ_EXCEEDED`) once that line has run past `maxOverlongBytes`.
+ */
+export type DecodedLine = string | IrcLineTooLongError | IrcLimitError;
 
 const LF = 0x0a;
 const CR = 0x0d;
 const SPACE = 0x20;
 const AT = 0x40;
 const REPLACEMENT = '\uFFFD';
+const ESCAPE = 0;
+const LATIN1 = 1;
+const REPLACE = 2;
 // Byte ranges narrower than this that hold a non-ASCII byte are not split further:
 // their lines are simply all decoded as UTF-8.
 const MIN_SPLIT = 512;
@@ -42,18 +64,28 @@ const KEEP_PART_SIZE = 1024;
  *
  * A line over the limits is reported once, as an `IrcLineTooLongError` in the
  * line's place; the rest of it, up to the next LF, is skipped without being
- * kept, and decoding goes on with the next line.
+ * kept, and decoding goes on with the next line. If that line runs past
+ * `maxOverlongBytes`, one `IrcLimitError` (`ERR_READQ_EXCEEDED`) follows the
+ * first error, whatever the chunking, so an endless line need not be read
+ * forever; the decoder itself goes on skipping up to the next LF.
  */
 export class LineDecoder {
   readonly maxTagBytes: number;
   readonly maxBodyBytes: number;
+  readonly maxOverlongBytes: number;
   readonly #maxLine: number;
-  readonly #legacy: boolean;
+  // How invalid UTF-8 reads: ESCAPE, LATIN1 or REPLACE.
+  readonly #mode: number;
   #chunk: Buffer | undefined = undefined;
   #pos = 0;
   #part: Buffer | undefined = undefined;
   #partLen = 0;
   #skipping = false;
+  // Bytes of the over-long line being skipped, and whether it was reported as endless.
+  #overlong = 0;
+  #overlongReported = false;
+  // The ERR_READQ_EXCEEDED error that follows the ERR_LINE_TOO_LONG just returned.
+  #pending: IrcLimitError | undefined = undefined;
   // Complete lines of the current chunk, decoded in one go: one native call per
   // chunk instead of one per line is what makes the decoder run at GB/s.
   #text: string | undefined = undefined;
@@ -69,7 +101,9 @@ export class LineDecoder {
     this.maxBodyBytes = opts.maxBodyBytes ?? IRC_LIMITS.body;
     // The longest line kept, counted without its LF (a CR counts as body).
     this.#maxLine = this.maxTagBytes + this.maxBodyBytes - 1;
-    this.#legacy = (opts.encoding ?? 'utf8-latin1') === 'utf8-latin1';
+    const encoding = opts.encoding ?? 'utf8-escape';
+    this.#mode = encoding === 'utf8-escape' ? ESCAPE : encoding === 'utf8-latin1' ? LATIN1 : REPLACE;
+    this.maxOverlongBytes = opts.maxOverlongBytes ?? Infinity;
   }
 
   /** Bytes held: a partial line plus what has been written but not yet pulled. */
@@ -93,6 +127,11 @@ export class LineDecoder {
   /** The next line, the error for a dropped line, or `undefined` when more bytes are needed. */
   next(): DecodedLine | undefined {
     for (;;) {
+      if (this.#pending !== undefined) {
+        const err = this.#pending;
+        this.#pending = undefined;
+        return err;
+      }
       if (this.#text !== undefined) {
         const line = this.#nextText(this.#text);
         if (line !== undefined) return line;
@@ -111,6 +150,11 @@ export class LineDecoder {
       if (this.#pos >= chunk.length) this.#chunk = undefined;
       if (this.#skipping) {
         this.#skipping = false;
+        const total = this.#overlong + (lf - start);
+        const reported = this.#overlongReported;
+        this.#overlong = 0;
+        this.#overlongReported = false;
+        if (!reported && total > this.maxOverlongBytes) return this.#endless();
         continue;
       }
 
@@ -118,6 +162,7 @@ export class LineDecoder {
       if (this.#partLen > 0) {
         if (this.#partLen + (lf - start) > this.#maxLine) {
           const err = this.#overflow(this.#part as Buffer, 0, this.#partLen, chunk, start, lf);
+          this.#followWithEndless(this.#partLen + (lf - start));
           this.#dropPart();
           return err;
         }
@@ -133,6 +178,7 @@ export class LineDecoder {
       if (end === 0) continue;
       const err = this.#checkLimits(line, end);
       if (err !== undefined) {
+        this.#followWithEndless(line.length);
         this.#releasePart();
         return err;
       }
@@ -172,6 +218,9 @@ export class LineDecoder {
     this.#partLen = 0;
     this.#part = undefined;
     this.#skipping = false;
+    this.#overlong = 0;
+    this.#overlongReported = false;
+    this.#pending = undefined;
     return out;
   }
 
@@ -237,11 +286,17 @@ export class LineDecoder {
       if (text.charCodeAt(start) === AT) {
         const sp = text.indexOf(' ', start);
         const tagEnd = sp < 0 || sp >= end ? end : sp + 1;
-        if (tagEnd - start > this.maxTagBytes) return new IrcLineTooLongError('tags', this.maxTagBytes);
+        if (tagEnd - start > this.maxTagBytes) {
+          this.#followWithEndless(lf - start);
+          return new IrcLineTooLongError('tags', this.maxTagBytes);
+        }
         bodyStart = tagEnd;
       }
       // The body is counted with its CRLF, whatever the peer ended it with.
-      if (end - bodyStart + 2 > this.maxBodyBytes) return new IrcLineTooLongError('body', this.maxBodyBytes);
+      if (end - bodyStart + 2 > this.maxBodyBytes) {
+        this.#followWithEndless(lf - start);
+        return new IrcLineTooLongError('body', this.maxBodyBytes);
+      }
 
       const high = this.#high;
       while (this.#highAt < high.length && (high[this.#highAt + 1] as number) <= start) this.#highAt += 2;
@@ -252,20 +307,43 @@ export class LineDecoder {
     }
   }
 
-  #stash(chunk: Buffer, start: number): IrcLineTooLongError | undefined {
-    if (this.#skipping) return undefined;
+  #stash(chunk: Buffer, start: number): IrcLimitError | undefined {
     const n = chunk.length - start;
+    if (this.#skipping) {
+      this.#overlong += n;
+      if (!this.#overlongReported && this.#overlong > this.maxOverlongBytes) {
+        this.#overlongReported = true;
+        return this.#endless();
+      }
+      return undefined;
+    }
     if (this.#partLen + n > this.#maxLine) {
       const err =
         this.#partLen > 0
           ? this.#overflow(this.#part as Buffer, 0, this.#partLen, chunk, start, chunk.length)
           : this.#overflow(chunk, start, chunk.length);
-      this.#dropPart();
       this.#skipping = true;
+      this.#overlong = this.#partLen + n;
+      this.#overlongReported = false;
+      if (this.#overlong > this.maxOverlongBytes) {
+        this.#overlongReported = true;
+        this.#pending = this.#endless();
+      }
+      this.#dropPart();
       return err;
     }
     this.#append(chunk, start, chunk.length);
     return undefined;
+  }
+
+  /** After an over-long line of `bytes` bytes (LF not counted), seen whole: the error that follows it, if any. */
+  #followWithEndless(bytes: number): void {
+    if (bytes > this.maxOverlongBytes) this.#pending = this.#endless();
+  }
+
+  #endless(): IrcLimitError {
+    const limit = this.maxOverlongBytes;
+    return new IrcLimitError('ERR_READQ_EXCEEDED', `a line ran past ${limit} bytes without a line feed`, limit);
   }
 
   #append(src: Buffer, start: number, end: number): void {
@@ -336,10 +414,10 @@ export class LineDecoder {
   #decode(buf: Buffer, start: number, end: number): string {
     const text = buf.toString('utf8', start, end);
     // Only a line holding U+FFFD can be invalid UTF-8, so valid text pays one scan.
-    if (this.#legacy && text.includes(REPLACEMENT) && !isUtf8(view(buf, start, end))) {
-      return buf.toString('latin1', start, end);
-    }
-    return text;
+    if (this.#mode === REPLACE || !text.includes(REPLACEMENT)) return text;
+    // decodeEscaped checks the bytes itself (a valid U+FFFD is read again, rarely).
+    if (this.#mode === ESCAPE) return decodeEscaped(buf, start, end);
+    return isUtf8(view(buf, start, end)) ? text : buf.toString('latin1', start, end);
   }
 }
 

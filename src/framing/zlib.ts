@@ -299,6 +299,19 @@ export class LinkInflater {
     return true;
   }
 
+  /**
+   * Stops handing on inflated bytes until `resume()`: zlib finishes the piece
+   * it holds (at most one socket read, bounded by the bomb guard) and takes no
+   * more, so a paused connection does not keep filling its line decoder.
+   */
+  pause(): void {
+    this.#stream?.pause();
+  }
+
+  resume(): void {
+    this.#stream?.resume();
+  }
+
   /** Free the zlib handle now; no callback runs after this. Idempotent. */
   close(): void {
     const stream = this.#stream;

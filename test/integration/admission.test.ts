@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
 import { Backend, type ConnectionRefusal, type ListenerOptions } from '../../src/backend.js';
-import type { Connection } from '../../src/connection.js';
-import type { Listener } from '../../src/listener.js';
+import type { Connection } from '../../src/connection/connection.js';
+import type { Listener } from '../../src/listen/listener.js';
 import { Admission } from '../../src/admission/admission.js';
 import { countEvents, hasIPv6, LineClient, once, times, until } from '../helpers/net.js';
 import { trackedBackends } from '../helpers/backends.js';
@@ -222,7 +222,7 @@ test('IPv6: deny ::1, per-IP limit on ::1, and an IPv4-mapped peer on a dual-sta
 
   const limited = await listen(backend, { admission: { exempt: [], maxPerIp: 1 } }, '::1');
   const a = await admitted(backend, limited, '::1');
-  assert.equal(a.conn.protocol, 6);
+  assert.equal(a.conn.family, 6);
   assert.equal((await refused(backend, limited, '::1')).refusal.code, 'ERR_TOO_MANY_PER_IP');
   await alive(backend, a.client, a.conn);
 

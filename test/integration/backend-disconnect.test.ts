@@ -7,8 +7,8 @@
 import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Backend, type BackendOptions } from '../../src/backend.js';
-import type { Connection } from '../../src/connection.js';
-import type { Listener } from '../../src/listener.js';
+import type { Connection } from '../../src/connection/connection.js';
+import type { Listener } from '../../src/listen/listener.js';
 import { countEvents, LineClient, once, times, until } from '../helpers/net.js';
 
 function nextTurn(): Promise<void> {

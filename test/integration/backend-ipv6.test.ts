@@ -13,7 +13,7 @@ test('listener on ::1, connector by address, sends both ways, closeListener by a
   const backend = new Backend();
   const { counts } = countEvents(backend, ['listenerCreated', 'listenerOpen', 'connectorOpen', 'input', 'listenerRemoved', 'disconnect', 'connectorFailure', 'listenerFailure']);
   const listener = await backend.createListener({ addr: '::1', args: 'v6' });
-  assert.equal(listener.protocol, 6, 'an IPv6 address gives an IPv6 listener');
+  assert.equal(listener.family, 6, 'an IPv6 address gives an IPv6 listener');
   assert.equal(listener.addr, '::1');
   assert.ok(listener.port > 0);
 
@@ -21,7 +21,7 @@ test('listener on ::1, connector by address, sends both ways, closeListener by a
   const client = await backend.createConnector({ addr: '::1', port: listener.port, args: { tag: 'foo' } });
   const [server] = await opened;
   for (const c of [client, server]) {
-    assert.equal(c.protocol, 6);
+    assert.equal(c.family, 6);
     assert.equal(c.peerAddr, '::1');
     assert.equal(c.sockAddr, '::1');
   }
@@ -55,13 +55,13 @@ test("ipv6: true binds '::' by default; a connector with ipv6: true reaches it o
   const backend = new Backend();
   const listener = await backend.createListener({ ipv6: true, port: 0 });
   assert.equal(listener.addr, '::');
-  assert.equal(listener.protocol, 6);
+  assert.equal(listener.family, 6);
 
   const opened = once(backend, 'listenerOpen');
   const client = await backend.createConnector({ addr: '::1', port: listener.port, ipv6: true, bindAddr: '::1' });
   const [server] = await opened;
-  assert.equal(client.protocol, 6);
-  assert.equal(server.protocol, 6);
+  assert.equal(client.family, 6);
+  assert.equal(server.family, 6);
   assert.equal(server.peerAddr, '::1');
   assert.equal(server.peerPort, client.sockPort);
 
@@ -81,7 +81,7 @@ test('a connector with ipv6: true resolves a host name to its IPv6 address', { s
   const failures = countEvents(backend, ['connectorFailure']);
   try {
     const client = await backend.createConnector({ addr: 'localhost', port: listener.port, ipv6: true, timeout: 2_000 });
-    assert.equal(client.protocol, 6);
+    assert.equal(client.family, 6);
     assert.equal(client.peerAddr, '::1');
   } catch (err) {
     // Some hosts files map localhost to 127.0.0.1 only: then the lookup fails with a code, never hangs.

@@ -6,7 +6,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Backend } from '../../src/backend.js';
-import type { Connection } from '../../src/connection.js';
+import type { Connection } from '../../src/connection/connection.js';
 import { clientCert, localhostCert, wrongNameCert } from '../helpers/tls-cert.js';
 import { countEvents, LineClient, once } from '../helpers/net.js';
 

@@ -6,8 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Backend, type BackendEvents, type ListenerTarget } from '../../src/backend.js';
-import { Connection } from '../../src/connection.js';
-import { Listener } from '../../src/listener.js';
+import { Connection } from '../../src/connection/connection.js';
+import { Listener } from '../../src/listen/listener.js';
 import { IrcMessage } from '../../src/message/message.js';
 import { parseLine } from '../../src/message/parse.js';
 import { countEvents, LineClient, once, times } from '../helpers/net.js';
@@ -40,7 +40,7 @@ test("the seed's backend.t: listener, connector, sends both ways, closeListener 
   assert.ok(listener instanceof Listener);
   assert.equal(listener.addr, '127.0.0.1');
   assert.ok(listener.port > 0, 'port 0 gives the real bound port');
-  assert.equal(listener.protocol, 4);
+  assert.equal(listener.family, 4);
   assert.equal(listener.tls, false);
   assert.equal(listener.idle, 180_000);
   assert.equal(backend.activeListeners.get(listener.id), listener);
@@ -68,7 +68,7 @@ test("the seed's backend.t: listener, connector, sends both ways, closeListener 
   assert.equal(backend.connections.size, 2);
   // The two ends see each other's addresses.
   for (const c of [client, server]) {
-    assert.equal(c.protocol, 4);
+    assert.equal(c.family, 4);
     assert.equal(c.peerAddr, '127.0.0.1');
     assert.equal(c.sockAddr, '127.0.0.1');
     assert.equal(c.connected, true);

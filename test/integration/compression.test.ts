@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import zlib from 'node:zlib';
 import { Backend, type BackendOptions } from '../../src/backend.js';
-import type { Connection } from '../../src/connection.js';
-import type { Listener } from '../../src/listener.js';
+import type { Connection } from '../../src/connection/connection.js';
+import type { Listener } from '../../src/listen/listener.js';
 import type { IrcMessage, IrcMessageInit } from '../../src/message/message.js';
 import { formatLine } from '../../src/message/format.js';
 import { countEvents, once, until } from '../helpers/net.js';
@@ -665,10 +665,11 @@ test(`a decompression bomb (${name}) is cut off with ERR_ZLIB_BOMB and bounded R
     const opened = once(backend, 'listenerOpen');
     const peer = await RawPeer.connect(listener.port);
     const [conn] = await opened;
-    // 16 MiB of zeros, full-flushed: a segment of ~16 KiB that needs no
+    // 16 MiB of line feeds (empty lines: nothing over-long for the line
+    // decoder to cut first), full-flushed: a segment of ~16 KiB that needs no
     // history, so it can be sent again and again (1 GiB inflated per 64 copies).
     const z = new PeerDeflater();
-    const zeros = Buffer.alloc(segmentBytes);
+    const zeros = Buffer.alloc(segmentBytes, 0x0a);
     const head = await z.batch(zeros, zlib.constants.Z_FULL_FLUSH);
     const one = await z.batch(zeros, zlib.constants.Z_FULL_FLUSH);
     z.close();
@@ -714,9 +715,9 @@ test('a compressed line over the limit is dropped by the line limit, and the lin
     const peer = await RawPeer.connect(listener.port);
     const [conn] = await opened;
     const z = new PeerDeflater();
-    // 900 KiB without an LF inflates from ~1 KiB: below the bomb cut-off, so
-    // the line limit must drop it without keeping it.
-    const long = await z.batch(Buffer.concat([Buffer.alloc(900 * 1024, 0x41), Buffer.from('\r\nPRIVMSG #a :after the long one\r\n')]));
+    // 100 KiB without an LF inflates from ~1 KiB: below the bomb cut-off and
+    // the over-long bound, so the line limit must drop it without keeping it.
+    const long = await z.batch(Buffer.concat([Buffer.alloc(100 * 1024, 0x41), Buffer.from('\r\nPRIVMSG #a :after the long one\r\n')]));
     assert.ok(long.length < 4096);
     peer.socket.write(Buffer.concat([Buffer.from('ZIP\r\n'), long]));
     await until(backend, 'input', () => got.length >= 2);
@@ -725,6 +726,26 @@ test('a compressed line over the limit is dropped by the line limit, and the lin
     assert.equal(conn.connected, true);
     z.close();
     peer.socket.destroy();
+  } finally {
+    await backend.shutdown();
+  }
+});
+
+test('a compressed line past the over-long bound (limits.readQ) closes the link with ERR_READQ_EXCEEDED', async () => {
+  const { backend, listener } = await listen();
+  try {
+    zipOnRequest(backend);
+    const opened = once(backend, 'listenerOpen');
+    const peer = await RawPeer.connect(listener.port);
+    const [conn] = await opened;
+    const z = new PeerDeflater();
+    const gone = once(backend, 'disconnect', { filter: (c) => c === conn });
+    peer.socket.write(Buffer.concat([Buffer.from('ZIP\r\n'), await z.batch(Buffer.alloc(900 * 1024, 0x41))]));
+    const [, reason, err] = await gone;
+    assert.equal((err as { code?: string } | undefined)?.code, 'ERR_READQ_EXCEEDED');
+    assert.equal(reason, 'Excess Flood');
+    z.close();
+    await peer.waitClosed();
   } finally {
     await backend.shutdown();
   }

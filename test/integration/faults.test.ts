@@ -12,8 +12,8 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Backend } from '../../src/backend.js';
-import type { Connection } from '../../src/connection.js';
-import type { Listener } from '../../src/listener.js';
+import type { Connection } from '../../src/connection/connection.js';
+import type { Listener } from '../../src/listen/listener.js';
 import { countEvents, LineClient, once } from '../helpers/net.js';
 import { trackedBackends } from '../helpers/backends.js';
 import { localhostCert } from '../helpers/tls-cert.js';
@@ -107,7 +107,7 @@ test('garbage bytes (NUL, lone CR, invalid UTF-8, 0xFF runs, random) touch only 
     Buffer.from('   \r\n'), // spaces only: no command
     Buffer.from('PRIVMSG #a :lone\rCR\n'), // a lone CR is not a line end, and no message may hold one
     Buffer.from('PRIVMSG #a :'),
-    Buffer.from([0xc3, 0x28, 0x0a]), // invalid UTF-8: read as Latin-1
+    Buffer.from([0xc3, 0x28, 0x0a]), // invalid UTF-8: the stray byte is escaped (U+DCC3), so it can be relayed as it came
     Buffer.alloc(4000, 0xff), // a 0xFF run far over the line limit
     Buffer.from('\r\n'),
     Buffer.from('PRIVMSG #a :in step\r\n'),
@@ -119,8 +119,8 @@ test('garbage bytes (NUL, lone CR, invalid UTF-8, 0xFF runs, random) touch only 
   assert.ok(errorCodes.has('ERR_IRC_PARSE'));
   assert.deepEqual(
     badInputs.filter((p) => p[0] === '#a').map((p) => p[1]),
-    ['Ã(', 'in step'],
-    'the lone-CR line is an inputError (a CR inside could smuggle a command to a relay), the Latin-1 one is input',
+    ['\udcc3(', 'in step'],
+    'the lone-CR line is an inputError (a CR inside could smuggle a command to a relay), the invalid UTF-8 one is input',
   );
   await healthy.check('after-fixed');
 

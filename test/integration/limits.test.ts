@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Backend, type BackendOptions, type ListenerOptions } from '../../src/backend.js';
-import type { Connection } from '../../src/connection.js';
+import type { Connection } from '../../src/connection/connection.js';
 import type { IrcsockError } from '../../src/errors.js';
 import { countEvents, LineClient, once, times } from '../helpers/net.js';
 import { trackedBackends } from '../helpers/backends.js';

@@ -339,6 +339,52 @@ describe('ircsock relay', () => {
     assert.ok(got.length > 200);
   });
 
+  test('8-bit text (Latin-1, KOI8-R, CP1251) reaches the other member byte for byte', async () => {
+    const latin = await client('latin');
+    const koi = await client('koi');
+    latin.send('JOIN #bytes');
+    await latin.expect(/ 366 latin #bytes /);
+    koi.send('JOIN #bytes');
+    await koi.expect(/ 366 koi #bytes /);
+    await latin.expect(/^:koi!\S+ JOIN #bytes$/);
+
+    const cafe = Buffer.from('caf\xe9 cr\xe8me br\xfbl\xe9e', 'latin1');
+    // "Привет, мир!" in KOI8-R and in CP1251; then UTF-8 and a stray byte on one line.
+    const koi8r = Buffer.from([0xf0, 0xd2, 0xc9, 0xd7, 0xc5, 0xd4, 0x2c, 0x20, 0xcd, 0xc9, 0xd2, 0x21]);
+    const cp1251 = Buffer.from([0xcf, 0xf0, 0xe8, 0xe2, 0xe5, 0xf2, 0x2c, 0x20, 0xec, 0xe8, 0xf0, 0x21]);
+    const mixed = Buffer.concat([Buffer.from('日本 é '), Buffer.from([0xe9, 0x20, 0xc3])]);
+    const line = (command: string, text: Buffer): Buffer => Buffer.concat([Buffer.from(`${command} #bytes :`), text, Buffer.from('\r\n')]);
+    // Raw bytes: LineClient.write sends strings as UTF-8.
+    latin.client.socket.write(Buffer.concat([line('PRIVMSG', cafe), line('PRIVMSG', koi8r), line('NOTICE', mixed)]));
+    koi.client.socket.write(line('PRIVMSG', cp1251));
+
+    // LineClient keeps each byte as one latin1 character: these are the bytes received.
+    const received = (p: Peer): Buffer[] =>
+      p.client.lines.filter((l) => / (PRIVMSG|NOTICE) #bytes :/.test(l)).map((l) => Buffer.from(l, 'latin1'));
+    await until(koi.client.socket, 'line', () => received(koi).length >= 3);
+    await until(latin.client.socket, 'line', () => received(latin).length >= 1);
+    const from = (nick: string, command: string, text: Buffer): Buffer =>
+      Buffer.concat([Buffer.from(`:${nick}!~${nick}@127.0.0.1 ${command} #bytes :`), text]);
+    assert.deepEqual(received(koi), [from('latin', 'PRIVMSG', cafe), from('latin', 'PRIVMSG', koi8r), from('latin', 'NOTICE', mixed)]);
+    assert.deepEqual(received(latin), [from('koi', 'PRIVMSG', cp1251)]);
+  });
+
+  test('8-bit text cut to 512 bytes: an escaped byte counts as one', async () => {
+    const sender = await client('an_eight_bit_long_nickname');
+    const rcpt = await client('rcpt8');
+    // 510 bytes from the sender; with its full source the relayed line would pass 512.
+    const head = Buffer.from('PRIVMSG rcpt8 :8 ');
+    const text = Buffer.alloc(510 - head.length, 0xe9);
+    sender.client.socket.write(Buffer.concat([head, text, Buffer.from('\r\n')]));
+    await until(rcpt.client.socket, 'line', () => rcpt.client.lines.some((l) => l.includes(' PRIVMSG rcpt8 ')));
+    const got = Buffer.from(rcpt.client.lines.find((l) => l.includes(' PRIVMSG rcpt8 ')) ?? '', 'latin1');
+    // Escaped bytes count one each: the line is filled to the byte, not cut at a third of it.
+    assert.equal(got.length + 2, 512);
+    const body = got.subarray(got.indexOf(' PRIVMSG rcpt8 :8 ') + ' PRIVMSG rcpt8 :8 '.length);
+    assert.ok(body.length > 400);
+    assert.deepEqual(body, Buffer.alloc(body.length, 0xe9));
+  });
+
   test('close(): every client gets ERROR :Closing link, then the relay is gone', async () => {
     const own = await startRelay({ listen: [{ host: '127.0.0.1', port: 0 }] });
     const a = await register(own, 'closer');

@@ -15,6 +15,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { localhostCert } from '../helpers/tls-cert.js';
 import { fuzzChunk, type FuzzKind } from './fuzz.js';
+import { DEFAULT_LIMITS } from '../../src/limits.js';
 import { IrcClient, MiB, Prng, connectSocket, mib, pool, scaled, sleep, tally, waitUntil, type RelayStats } from './harness.js';
 import { renderRows, runPart, type PartEnv } from './part.js';
 
@@ -473,7 +474,7 @@ function sorted(t: Record<string, number>): [string, number][] {
 
 const STORM_THROTTLE = 20;
 
-test('5 a 16 KiB line, 10 MiB lines without LF, a connect storm above the throttle', { timeout: PART_TIMEOUT }, () =>
+test('5 a 16 KiB line, 10 MiB lines without LF (closed at readQ), a connect storm above the throttle', { timeout: PART_TIMEOUT }, () =>
   runPart({
     name: '5 long lines + storm',
     relay: { admission: { exempt: [], maxPerIp: 1_000, throttle: { connections: STORM_THROTTLE, windowMs: 60_000 } } },
@@ -490,15 +491,19 @@ test('5 a 16 KiB line, 10 MiB lines without LF, a connect storm above the thrott
       await pong16;
       c16.destroy();
 
-      // 10 MB without LF on 4 connections at once (40 MB in all): each gets one 417 and goes on; memory does not follow.
+      // 10 MB without LF on 4 connections at once: the relay closes each (ERR_READQ_EXCEEDED) once 128 KiB of
+      // the line (its readQ) have passed, within one socket read more; the relay and the other connections go on.
       const bigConns = 4;
       const big = 10 * MiB;
+      const readQ = DEFAULT_LIMITS.readQ;
+      const chunk = Buffer.alloc(64 * 1024, 0x41);
       const before = await env.relay.gc();
       await env.relay.resetPeak();
       const started = performance.now();
-      const counts417: number[] = [];
       const n417s: number[] = [];
-      const conns = await Promise.all(
+      const closedEarly: boolean[] = [];
+      const sentInAll: number[] = [];
+      await Promise.all(
         Array.from({ length: bigConns }, async (_, k) => {
           const c = await IrcClient.connect(`long${k}`, { port: env.port });
           await c.register(`long${k}`);
@@ -506,32 +511,41 @@ test('5 a 16 KiB line, 10 MiB lines without LF, a connect storm above the thrott
           c.onLine((m) => {
             if (m.command === '417') n417s[k] = (n417s[k] ?? 0) + 1;
           });
-          const chunk = Buffer.alloc(64 * 1024, 0x41);
-          for (let sent = 0; sent < big; sent += chunk.length) {
-            if (!c.socket.write(sent + chunk.length > big ? chunk.subarray(0, big - sent) : chunk)) await drained(c.socket, 10_000);
-            if (c.closed) throw new Error(`long${k}: closed after ${sent} bytes`);
+          // readQ + one chunk, then nothing more: the relay must close on these bytes alone.
+          let sent = 0;
+          for (; sent < readQ + chunk.length && !c.closed; sent += chunk.length) {
+            if (!c.socket.write(chunk)) await drained(c.socket, 10_000);
           }
-          return c;
-        }),
-      );
-      // All 40 MiB written, no LF yet: what the relay holds for these lines, after GC, must not follow.
-      await sleep(500);
-      const held = await env.relay.gc();
-      await Promise.all(
-        conns.map(async (c, k) => {
-          const pong = c.waitFor((m) => m.command === 'PONG' && m.params[1] === `after10m${k}`, 'PONG after the 10 MiB line', 10_000);
-          c.socket.write(`\r\nPING after10m${k}\r\n`);
-          await pong;
-          counts417.push(n417s[k] ?? -1);
+          closedEarly[k] = await closed(c.socket, 10_000);
+          // Had it not closed, the rest of the 10 MB would follow.
+          for (; sent < big && !c.closed; sent += chunk.length) {
+            if (!c.socket.write(sent + chunk.length > big ? chunk.subarray(0, big - sent) : chunk)) await drained(c.socket, 10_000);
+          }
+          sentInAll[k] = sent;
           c.destroy();
         }),
       );
       const bigSecs = (performance.now() - started) / 1000;
+      const held = await env.relay.gc();
       const during = await env.relay.stats();
       const peakRise = during.peakRss - before.rss;
       const heldRise = held.heapUsed + held.external - (before.heapUsed + before.external);
-      env.check(counts417.length === bigConns && counts417.every((x) => x === 1), `417 counts for the 10 MB lines: ${JSON.stringify(counts417)} (expected one each)`);
-      env.check(heldRise <= 4 * MiB, `with 4 × 10 MiB unterminated lines in, the relay holds ${mib(heldRise)} MiB more (heap + external after GC; bound 4 MiB)`);
+      const readqCloses = (held.disconnectCodes.ERR_READQ_EXCEEDED ?? 0) - (before.disconnectCodes.ERR_READQ_EXCEEDED ?? 0);
+      env.check(
+        closedEarly.length === bigConns && closedEarly.every((x) => x),
+        `10 MB lines: closed by the relay after ${mib(readQ + chunk.length)} MiB sent: ${JSON.stringify(closedEarly)} (expected all)`,
+      );
+      env.check(readqCloses === bigConns, `10 MB lines: ${readqCloses} disconnects with ERR_READQ_EXCEEDED (expected ${bigConns})`);
+      // The 417 for the line may be dropped with the queue of the connection it closes, never sent twice.
+      env.check(n417s.every((x) => x <= 1), `417 counts for the 10 MB lines: ${JSON.stringify(n417s)} (expected at most one each)`);
+      env.check(heldRise <= 4 * MiB, `after 4 × 10 MiB unterminated lines, the relay holds ${mib(heldRise)} MiB more (heap + external after GC; bound 4 MiB)`);
+      // The relay goes on serving newcomers.
+      const next = await IrcClient.connect('after10m', { port: env.port });
+      await next.register('after10m');
+      const pongNext = next.waitFor((m) => m.command === 'PONG' && m.params[1] === 'after10m', 'PONG after the 10 MiB lines');
+      next.send('PING after10m');
+      await pongNext;
+      next.destroy();
 
       // A connect storm from 127.0.0.2, above its throttle of 20 per minute.
       const attempts = scaled(500, 100);
@@ -583,8 +597,8 @@ test('5 a 16 KiB line, 10 MiB lines without LF, a connect storm above the thrott
       await tablesAtBaseline(env, 5_000);
       Object.assign(env.figures, {
         line16k: '417+PONG',
-        lines10MB: `${bigConns}×(417+PONG) in ${bigSecs.toFixed(1)}s`,
-        heldWith40MiBUnterminated: `${mib(heldRise)}MiB(≤4)`,
+        lines10MB: `${bigConns}×closed(ERR_READQ_EXCEEDED) in ${bigSecs.toFixed(1)}s, ${mib(Math.max(...sentInAll))}MiB sent at most`,
+        heldAfter10MB: `${mib(heldRise)}MiB(≤4)`,
         peakRssRise10MB: `${mib(peakRise)}MiB`,
         storm: attempts,
         admitted,

@@ -3,22 +3,29 @@ import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { LineDecoder, type LineDecoderOptions } from '../../src/framing/line-decoder.js';
-import { IrcLineTooLongError, IrcParseError } from '../../src/errors.js';
+import { IrcLimitError, IrcLineTooLongError, IrcParseError } from '../../src/errors.js';
+import { encodeText } from '../../src/framing/text.js';
 import { parseLine } from '../../src/message/parse.js';
 
 // --- helpers ---------------------------------------------------------------
 
-/** A decoded line, or a dropped line as `{ error: part }` (compared with deepEqual). */
-type Out = string | { error: 'tags' | 'body' };
+/**
+ * A decoded line, a dropped line as `{ error: part }`, or the endless-line
+ * error as `{ readq: limit }` (compared with deepEqual).
+ */
+type Out = string | { error: 'tags' | 'body' } | { readq: number };
 
 function pull(dec: LineDecoder, out: Out[]): void {
   for (let x = dec.next(); x !== undefined; x = dec.next()) {
     if (typeof x === 'string') {
       out.push(x);
-    } else {
-      assert.ok(x instanceof IrcLineTooLongError);
+    } else if (x instanceof IrcLineTooLongError) {
       assert.equal(x.code, 'ERR_LINE_TOO_LONG');
       out.push({ error: x.part });
+    } else {
+      assert.ok(x instanceof IrcLimitError);
+      assert.equal(x.code, 'ERR_READQ_EXCEEDED');
+      out.push({ readq: x.limit });
     }
   }
 }
@@ -62,34 +69,64 @@ function byteByByte(buf: Buffer): Buffer[] {
 }
 
 /**
+ * An independent model of the 'utf8-escape' reading: at each byte, the
+ * shortest run of 1 to 4 bytes that is valid UTF-8 is one character; a byte
+ * that starts none is escaped as U+DC00 + byte.
+ */
+function escapeModel(line: Buffer): string {
+  let out = '';
+  for (let i = 0; i < line.length; ) {
+    let k = 1;
+    while (k <= 4 && !(i + k <= line.length && isUtf8(line.subarray(i, i + k)))) k++;
+    if (k <= 4) {
+      out += line.toString('utf8', i, i + k);
+      i += k;
+    } else {
+      out += String.fromCharCode(0xdc00 + (line[i] as number));
+      i++;
+    }
+  }
+  return out;
+}
+
+/**
  * An independent model of the decoder, for a stream that ends with LF: split
  * at LF, drop one CR before it, skip empty lines, apply the limits (body
- * counted with CRLF), then UTF-8 if valid, else Latin-1.
+ * counted with CRLF; an over-long line of more than maxOverlongBytes before
+ * its LF is followed by the endless-line error), then UTF-8 if valid, else
+ * by the encoding.
  */
 function reference(buf: Buffer, opts: LineDecoderOptions = {}): Out[] {
   const maxTag = opts.maxTagBytes ?? 8191;
   const maxBody = opts.maxBodyBytes ?? 512;
+  const maxOverlong = opts.maxOverlongBytes ?? Infinity;
   const out: Out[] = [];
+  const tooLong = (part: 'tags' | 'body', raw: Buffer): void => {
+    out.push({ error: part });
+    if (raw.length > maxOverlong) out.push({ readq: maxOverlong });
+  };
   let start = 0;
   for (let lf = buf.indexOf(0x0a); lf >= 0; lf = buf.indexOf(0x0a, start)) {
-    let line = buf.subarray(start, lf);
+    const raw = buf.subarray(start, lf);
     start = lf + 1;
-    if (line.at(-1) === 0x0d) line = line.subarray(0, -1);
+    const line = raw.at(-1) === 0x0d ? raw.subarray(0, -1) : raw;
     if (line.length === 0) continue;
     let bodyStart = 0;
     if (line[0] === 0x40) {
       const sp = line.indexOf(0x20);
       bodyStart = sp < 0 ? line.length : sp + 1;
       if (bodyStart > maxTag) {
-        out.push({ error: 'tags' });
+        tooLong('tags', raw);
         continue;
       }
     }
     if (line.length - bodyStart + 2 > maxBody) {
-      out.push({ error: 'body' });
+      tooLong('body', raw);
       continue;
     }
-    out.push(opts.encoding === 'utf8' || isUtf8(line) ? line.toString('utf8') : line.toString('latin1'));
+    if (opts.encoding === 'utf8' || isUtf8(line)) out.push(line.toString('utf8'));
+    else if (opts.encoding === 'utf8-latin1') out.push(line.toString('latin1'));
+    else out.push(escapeModel(line));
   }
   return out;
 }
@@ -176,10 +213,26 @@ describe('LineDecoder: the same lines for the same bytes under any chunking', ()
 
   test('the small corpus matches the reference model', () => {
     assert.deepEqual(whole, reference(SMALL_CORPUS, SMALL_OPTS));
-    assert.ok(whole.some((x) => typeof x !== 'string' && x.error === 'tags'));
-    assert.ok(whole.some((x) => typeof x !== 'string' && x.error === 'body'));
-    assert.ok(whole.includes('PRIVMSG #c :café latin-1'));
+    assert.ok(whole.some((x) => typeof x !== 'string' && 'error' in x && x.error === 'tags'));
+    assert.ok(whole.some((x) => typeof x !== 'string' && 'error' in x && x.error === 'body'));
+    assert.ok(whole.includes('PRIVMSG #c :caf\udce9 latin-1'));
     assert.ok(whole.includes('@t=1 PRIVMSG #c :日本語 é 🙂'));
+    const latin1 = { ...SMALL_OPTS, encoding: 'utf8-latin1' } as const;
+    assert.deepEqual(decode([SMALL_CORPUS], latin1), reference(SMALL_CORPUS, latin1));
+    assert.ok(decode([SMALL_CORPUS], latin1).includes('PRIVMSG #c :café latin-1'));
+  });
+
+  test('with maxOverlongBytes: the same errors at every split point', () => {
+    const opts = { ...SMALL_OPTS, maxOverlongBytes: 45 };
+    const expected = reference(SMALL_CORPUS, opts);
+    assert.ok(expected.some((x) => typeof x !== 'string' && 'readq' in x));
+    assert.ok(expected.filter((x) => typeof x !== 'string' && 'error' in x).length > expected.filter((x) => typeof x !== 'string' && 'readq' in x).length);
+    assert.deepEqual(decode([SMALL_CORPUS], opts), expected);
+    assert.deepEqual(decode(byteByByte(SMALL_CORPUS), opts), expected);
+    assert.deepEqual(decode(byteByByte(SMALL_CORPUS), opts, false), expected);
+    for (let i = 1; i < SMALL_CORPUS.length; i++) {
+      assert.deepEqual(decode(splitAt(SMALL_CORPUS, [i]), opts), expected, `split at ${i}`);
+    }
   });
 
   test('byte by byte', () => {
@@ -225,6 +278,10 @@ describe('LineDecoder: the same lines for the same bytes under any chunking', ()
       SMALL_OPTS,
       { maxTagBytes: 8, maxBodyBytes: 16 },
       { maxTagBytes: 24, maxBodyBytes: 40, encoding: 'utf8' },
+      { maxTagBytes: 24, maxBodyBytes: 40, encoding: 'utf8-latin1' },
+      { maxTagBytes: 8, maxBodyBytes: 16, maxOverlongBytes: 5 },
+      { maxTagBytes: 8, maxBodyBytes: 16, maxOverlongBytes: 40 },
+      { maxTagBytes: 24, maxBodyBytes: 40, maxOverlongBytes: 100 },
     );
     fc.assert(
       fc.property(stream, fc.array(fc.nat(), { maxLength: 12 }), opts, fc.boolean(), (buf, points, o, pullEach) => {
@@ -344,29 +401,160 @@ describe('LineDecoder: limits', () => {
   });
 });
 
+describe('LineDecoder: maxOverlongBytes, the bound on one over-long line', () => {
+  const READQ = 128 * 1024;
+  const opts: LineDecoderOptions = { maxOverlongBytes: READQ };
+  const MB = 1024 * 1024;
+  const endless = Buffer.alloc(MB, 0x61);
+
+  test('defaults to Infinity: an over-long line is skipped however long', () => {
+    assert.equal(new LineDecoder().maxOverlongBytes, Infinity);
+    assert.equal(new LineDecoder(opts).maxOverlongBytes, READQ);
+    assert.deepEqual(decode([endless, bytes('\nPING x\n')]), [{ error: 'body' }, 'PING x']);
+  });
+
+  test('1 MB without LF, written whole: ERR_LINE_TOO_LONG then ERR_READQ_EXCEEDED, once', () => {
+    const dec = new LineDecoder(opts);
+    dec.write(endless);
+    const first = dec.next();
+    const second = dec.next();
+    assert.ok(first instanceof IrcLineTooLongError);
+    assert.equal(first.code, 'ERR_LINE_TOO_LONG');
+    assert.ok(second instanceof IrcLimitError && !(second instanceof IrcLineTooLongError));
+    assert.equal(second.code, 'ERR_READQ_EXCEEDED');
+    assert.equal(second.limit, READQ);
+    assert.equal(dec.next(), undefined);
+    // More of the same line: skipped silently.
+    dec.write(endless);
+    assert.equal(dec.next(), undefined);
+    assert.ok(dec.buffered <= dec.maxTagBytes + dec.maxBodyBytes);
+  });
+
+  test('1 MB without LF, byte by byte: the same two errors, the second as byte 128 KiB + 1 arrives', () => {
+    const dec = new LineDecoder(opts);
+    const out: Out[] = [];
+    let readqAt = -1;
+    for (let i = 0; i < endless.length; i++) {
+      dec.write(endless.subarray(i, i + 1));
+      const before = out.length;
+      pull(dec, out);
+      if (out.length > before && readqAt < 0 && out.some((x) => typeof x !== 'string' && 'readq' in x)) readqAt = i + 1;
+    }
+    assert.deepEqual(out, [{ error: 'body' }, { readq: READQ }]);
+    assert.equal(readqAt, READQ + 1);
+  });
+
+  test('1 MB without LF, random splits (fast-check): the same two errors, once', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: MB - 1 }), { maxLength: 40 }), fc.boolean(), (points, pullEach) => {
+        assert.deepEqual(decode(splitAt(endless, points), opts, pullEach), [{ error: 'body' }, { readq: READQ }]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test('the decoder goes on after the LF that ends the endless line', () => {
+    const buf = Buffer.concat([bytes('PING a\r\n'), endless, bytes('\r\nPING b\r\n')]);
+    const expected: Out[] = ['PING a', { error: 'body' }, { readq: READQ }, 'PING b'];
+    assert.deepEqual(decode([buf], opts), expected);
+    for (const size of [1000, 4096, 65536]) {
+      const points = Array.from({ length: Math.ceil(buf.length / size) }, (_, i) => i * size);
+      assert.deepEqual(decode(splitAt(buf, points), opts), expected, `chunks of ${size}`);
+      assert.deepEqual(decode(splitAt(buf, points), opts, false), expected, `chunks of ${size}, pulled at the end`);
+    }
+  });
+
+  test('a 16 KiB over-long line followed by normal lines: only ERR_LINE_TOO_LONG and the next lines', () => {
+    const buf = Buffer.concat([bytes(`PRIVMSG #c :${'x'.repeat(16 * 1024)}\r\n`), bytes('PING a\r\nPING b\r\n')]);
+    const expected: Out[] = [{ error: 'body' }, 'PING a', 'PING b'];
+    assert.deepEqual(decode([buf], opts), expected);
+    assert.deepEqual(decode(byteByByte(buf), opts), expected);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: buf.length - 1 }), { maxLength: 20 }), (points) => {
+        assert.deepEqual(decode(splitAt(buf, points), opts), expected);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test('the bound counts the bytes before the LF (a CR included): bound bytes pass, bound + 1 do not', () => {
+    const small = { maxTagBytes: 8, maxBodyBytes: 16, maxOverlongBytes: 100 };
+    for (const [line, expected] of [
+      ['x'.repeat(100), [{ error: 'body' }, 'ok']],
+      [`${'x'.repeat(99)}\r`, [{ error: 'body' }, 'ok']],
+      ['x'.repeat(101), [{ error: 'body' }, { readq: 100 }, 'ok']],
+      [`${'x'.repeat(100)}\r`, [{ error: 'body' }, { readq: 100 }, 'ok']],
+      [`@${'t'.repeat(99)}`, [{ error: 'tags' }, 'ok']],
+      [`@${'t'.repeat(100)}`, [{ error: 'tags' }, { readq: 100 }, 'ok']],
+    ] as const) {
+      const buf = bytes(`${line}\nok\n`);
+      assert.deepEqual(decode([buf], small), expected, `${line.length} bytes`);
+      assert.deepEqual(decode(byteByByte(buf), small), expected, `${line.length} bytes, byte by byte`);
+      for (let i = 1; i < buf.length; i++) {
+        assert.deepEqual(decode(splitAt(buf, [i]), small), expected, `${line.length} bytes, split at ${i}`);
+      }
+    }
+  });
+
+  test('takeRemainder drops a pending error along with the rest', () => {
+    const dec = new LineDecoder({ maxOverlongBytes: 10_000 });
+    dec.write(Buffer.alloc(20_000, 0x61));
+    assert.ok(dec.next() instanceof IrcLineTooLongError);
+    dec.takeRemainder();
+    assert.equal(dec.next(), undefined);
+    dec.write(bytes('PING x\n'));
+    assert.equal(dec.next(), 'PING x');
+  });
+});
+
 // --- text ------------------------------------------------------------------
 
 describe('LineDecoder: decoding text', () => {
-  test('invalid UTF-8 reads as Latin-1, byte for byte', () => {
-    const raw = Buffer.from([0x50, 0x52, 0x49, 0x56, 0x4d, 0x53, 0x47, 0x20, 0x3a, 0x63, 0x61, 0x66, 0xe9, 0x20, 0xff, 0xfe, 0x80, 0xc3]);
+  const raw = Buffer.from([0x50, 0x52, 0x49, 0x56, 0x4d, 0x53, 0x47, 0x20, 0x3a, 0x63, 0x61, 0x66, 0xe9, 0x20, 0xff, 0xfe, 0x80, 0xc3]);
+  const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i).filter((b) => b !== 0x0a && b !== 0x0d));
+
+  test("by default ('utf8-escape'), each byte of invalid UTF-8 becomes U+DC00 + byte; encodeText gives the bytes back", () => {
+    assert.equal(new LineDecoder().next(), undefined);
     const [line] = decode([Buffer.concat([raw, bytes('\r\n')])]);
+    assert.equal(line, 'PRIVMSG :caf\udce9 \udcff\udcfe\udc80\udcc3');
+    assert.deepEqual(encodeText(line as string), raw);
+    assert.deepEqual(decode([Buffer.concat([raw, bytes('\r\n')])], { encoding: 'utf8-escape' }), [line]);
+  });
+
+  test('valid sequences inside an invalid line still read as UTF-8', () => {
+    const buf = Buffer.concat([utf8('X :é日🙂 '), Buffer.from([0xe9, 0x20, 0xe6, 0x97]), utf8(' ü'), Buffer.from([0xf0, 0x9f, 0x99]), bytes('\n')]);
+    assert.deepEqual(decode([buf]), ['X :é日🙂 \udce9 \udce6\udc97 ü\udcf0\udc9f\udc99']);
+  });
+
+  test('every byte value survives the default reading', () => {
+    const line = Buffer.concat([bytes('X :'), all]);
+    const buf = Buffer.concat([line, bytes('\n')]);
+    for (const chunks of [[buf], byteByByte(buf)]) {
+      const [text] = decode(chunks);
+      assert.deepEqual(encodeText(text as string), line);
+    }
+  });
+
+  test("encoding: 'utf8-latin1' reads invalid UTF-8 as Latin-1, byte for byte", () => {
+    const [line] = decode([Buffer.concat([raw, bytes('\r\n')])], { encoding: 'utf8-latin1' });
     assert.equal(typeof line, 'string');
     assert.deepEqual(Buffer.from(line as string, 'latin1'), raw);
     assert.equal(line, 'PRIVMSG :café ÿþ\x80Ã');
   });
 
-  test('every byte value survives the Latin-1 reading', () => {
-    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i).filter((b) => b !== 0x0a && b !== 0x0d));
-    const raw = Buffer.concat([bytes('X :'), all]);
-    for (const chunks of [[Buffer.concat([raw, bytes('\n')])], byteByByte(Buffer.concat([raw, bytes('\n')]))]) {
-      const [line] = decode(chunks);
-      assert.deepEqual(Buffer.from(line as string, 'latin1'), raw);
+  test("every byte value survives the 'utf8-latin1' reading", () => {
+    const line = Buffer.concat([bytes('X :'), all]);
+    const buf = Buffer.concat([line, bytes('\n')]);
+    for (const chunks of [[buf], byteByByte(buf)]) {
+      const [text] = decode(chunks, { encoding: 'utf8-latin1' });
+      assert.deepEqual(Buffer.from(text as string, 'latin1'), line);
     }
   });
 
-  test('each line is decoded on its own: UTF-8 and Latin-1 lines side by side', () => {
+  test('each line is decoded on its own: UTF-8 and 8-bit lines side by side', () => {
     const buf = Buffer.concat([utf8('A :é日🙂\r\n'), bytes('B :\xe9\r\n'), utf8('C :ü\r\n')]);
-    assert.deepEqual(decode([buf]), ['A :é日🙂', 'B :é', 'C :ü']);
+    assert.deepEqual(decode([buf]), ['A :é日🙂', 'B :\udce9', 'C :ü']);
+    assert.deepEqual(decode([buf], { encoding: 'utf8-latin1' }), ['A :é日🙂', 'B :é', 'C :ü']);
   });
 
   test('valid UTF-8 split across chunks decodes right, at every split point', () => {

@@ -1,5 +1,6 @@
 /** PRIVMSG, NOTICE and TAGMSG to channels and nicks. */
 import { IRC_LIMITS, type IrcMessage } from '../../index.js';
+import { textByteLength } from '../../framing/text.js';
 import type { RelayContext } from './context.js';
 import { deliverToChannel, deliverToClients } from './fanout.js';
 import { CAP_ECHO_MESSAGE, type Client } from './state.js';
@@ -71,17 +72,39 @@ const FRAMING = 7;
 /**
  * The text cut so that the relayed line — now with the sender's full source —
  * stays within RFC 1459's 512 bytes, as ircds do: a client may send 510 bytes
- * of its own, and some clients drop longer lines. Cut at a UTF-8 character
- * boundary. Short lines (nearly all) are sized without counting bytes.
+ * of its own, and some clients drop longer lines. Bytes are counted as they
+ * go out (`textByteLength`: an escaped byte of 8-bit text is one byte) and the
+ * cut falls between characters: never inside a UTF-8 sequence or a surrogate
+ * pair. Short lines (nearly all) are sized without counting bytes.
  */
 export function fitText(source: string, command: string, target: string, text: string): string {
-  // A UTF-16 unit is at most 3 UTF-8 bytes: most lines are sized without counting.
+  // A UTF-16 unit is at most 3 bytes on the wire: most lines are sized without counting.
   if ((text.length + source.length + target.length) * 3 + command.length + FRAMING <= IRC_LIMITS.body) return text;
-  const room = IRC_LIMITS.body - FRAMING - Buffer.byteLength(source) - command.length - Buffer.byteLength(target);
-  const bytes = Buffer.from(text);
-  if (bytes.length <= room) return text;
-  let end = Math.max(0, room);
-  // Back up over UTF-8 continuation bytes to the start of the cut character.
-  while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
-  return bytes.toString('utf8', 0, end);
+  const room = IRC_LIMITS.body - FRAMING - textByteLength(source) - command.length - textByteLength(target);
+  if (textByteLength(text) <= room) return text;
+  let bytes = 0;
+  let end = 0;
+  while (end < text.length) {
+    const c = text.charCodeAt(end);
+    let units = 1;
+    let size: number;
+    if (c < 0x80) {
+      size = 1;
+    } else if (c < 0x800) {
+      size = 2;
+    } else if (c >= 0xd800 && c <= 0xdbff && end + 1 < text.length && (text.charCodeAt(end + 1) & 0xfc00) === 0xdc00) {
+      units = 2;
+      size = 4;
+    } else if (c >= 0xdc80 && c <= 0xdcff) {
+      // An escaped byte, as encodeText writes it.
+      size = 1;
+    } else {
+      // Other BMP characters, and lone surrogates (written as U+FFFD).
+      size = 3;
+    }
+    if (bytes + size > room) break;
+    bytes += size;
+    end += units;
+  }
+  return text.slice(0, end);
 }

@@ -1,0 +1,478 @@
+import type { Socket } from 'node:net';
+import { IrcLimitError, IrcTimeoutError, type IrcLineTooLongError, type IrcParseError } from '../errors.js';
+import type { FloodOptions, Limits } from '../limits.js';
+import type { IrcMessage } from '../message/message.js';
+import { parseLine } from '../message/parse.js';
+import type { TlsInfo } from '../transport/tls.js';
+import type { Endpoint, ProxyFacts, Transport, TransportKind, TransportSink } from '../transport/transport.js';
+import { Flood } from './flood.js';
+
+export type ConnectionId = number;
+
+/** What a connection tells the backend; the backend owns the events and tables. */
+export interface ConnectionHooks {
+  input(conn: Connection, msg: IrcMessage): void;
+  inputError(conn: Connection, err: IrcParseError | IrcLineTooLongError): void;
+  idle(conn: Connection): void;
+  sendQueueHigh(conn: Connection, queuedBytes: number): void;
+  sendQueueLow(conn: Connection, queuedBytes: number): void;
+  compressed(conn: Connection): void;
+  /** Called exactly once, when the transport is gone. */
+  closed(conn: Connection, reason: string, err: Error | undefined): void;
+  /** Asks for `flush()` once the current turn of the event loop is over. */
+  scheduleFlush(conn: Connection): void;
+}
+
+/** @internal */
+export interface ConnectionInit {
+  id: ConnectionId;
+  transport: Transport;
+  origin: 'listener' | 'connector';
+  originId: number;
+  args: unknown;
+  idle: number;
+  limits: Limits;
+  hooks: ConnectionHooks;
+  /** Drop the connection when no complete line arrives in `limits.firstLineTimeout`. */
+  firstLineDeadline: boolean;
+  flood: FloodOptions | undefined;
+  /** Released when the connection ends, so admission counts stay true. */
+  admission: { release(key: string): unknown } | undefined;
+  admissionKey: string | undefined;
+}
+
+const SENDQ_ERROR = Buffer.from('ERROR :SendQ exceeded\r\n');
+// After a SendQ overflow the peer is not reading: give the ERROR line a moment, no more.
+const SENDQ_GRACE = 1_000;
+
+/**
+ * One live peer (the seed's POEx::IRC::Backend::Connect), over any
+ * transport. Created by the backend for each accepted or connected peer;
+ * read its fields, set the free flags, and act on it through the backend
+ * (`send`, `disconnect`).
+ */
+export class Connection implements TransportSink {
+  readonly id: ConnectionId;
+  /** Whether a listener accepted this connection or a connector made it. */
+  readonly origin: 'listener' | 'connector';
+  /** The id of that listener or connector. */
+  readonly originId: number;
+  /** The wire: `tcp`, `tls`, `unix` (and `ws`, `wss`). */
+  readonly kind: TransportKind;
+  /** The peer's IP family; `undefined` on a Unix socket (unless a PROXY header named an IP client). */
+  readonly family: 4 | 6 | undefined;
+  /** The peer (behind a trusted PROXY header: the client it names). */
+  readonly peer: Endpoint;
+  /** Our end (behind a PROXY header: what the client connected to). */
+  readonly local: Endpoint;
+  /** The peer's address (`''` on a Unix socket); the seed's `peeraddr`. */
+  readonly peerAddr: string;
+  readonly peerPort: number;
+  /** Our address (`''` on a Unix socket); the seed's `sockaddr`. */
+  readonly sockAddr: string;
+  readonly sockPort: number;
+  /** TLS facts, or `undefined` on a plain connection. */
+  readonly tls: TlsInfo | undefined;
+  /** The PROXY header and the proxy's own endpoint, on a listener that requires one. */
+  readonly proxy: ProxyFacts | undefined;
+  /** Handed on from the listener or connector that made this connection. */
+  readonly args: unknown;
+  readonly limits: Readonly<Limits>;
+  /** When input last arrived (ms since the epoch). */
+  seen: number;
+  /** Milliseconds without input before `connectionIdle` fires (0: never). */
+  readonly idle: number;
+  /** `false`, or the reason given when the backend started closing it. */
+  disconnecting: string | false = false;
+  /** `false` once the transport is gone (after the `disconnect` event). */
+  connected = true;
+  /** Free flags for the layers above; ircsock never reads them. */
+  isClient = false;
+  isPeer = false;
+  pingPending = false;
+  linesIn = 0;
+  linesOut = 0;
+
+  readonly #transport: Transport;
+  readonly #hooks: ConnectionHooks;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #queuedBelow = 0;
+  #scheduled = false;
+  #highFired = false;
+  #ended = false;
+  #finalized = false;
+  #closeReason: string | undefined = undefined;
+  #closeError: Error | undefined = undefined;
+  // One timer serves the idle events and the first-line deadline.
+  #idleTimer: NodeJS.Timeout | undefined = undefined;
+  #firstLine: number;
+  #idleMark = 0;
+  readonly #admission: { release(key: string): unknown } | undefined;
+  readonly #admissionKey: string | undefined;
+  // Flood control, only on connections that have it: most never do.
+  readonly #flood: Flood | undefined;
+
+  /** @internal Connections are made by the backend. */
+  constructor(init: ConnectionInit) {
+    const t = init.transport;
+    this.id = init.id;
+    this.origin = init.origin;
+    this.originId = init.originId;
+    this.args = init.args;
+    this.limits = init.limits;
+    this.idle = init.idle;
+    this.kind = t.kind;
+    this.peer = t.peer;
+    this.local = t.local;
+    this.tls = t.tls;
+    this.proxy = t.proxy;
+    const peer = t.peer;
+    const local = t.local;
+    this.family = 'family' in peer ? peer.family : undefined;
+    this.peerAddr = 'address' in peer ? peer.address : '';
+    this.peerPort = 'port' in peer ? peer.port : 0;
+    this.sockAddr = 'address' in local ? local.address : '';
+    this.sockPort = 'port' in local ? local.port : 0;
+    this.seen = Date.now();
+    this.#transport = t;
+    this.#hooks = init.hooks;
+    this.#flood = init.flood === undefined ? undefined : new Flood(init.flood);
+    this.#admission = init.admission;
+    this.#admissionKey = init.admissionKey;
+    const firstLine = init.limits.firstLineTimeout;
+    this.#firstLine = init.firstLineDeadline && Number.isFinite(firstLine) ? firstLine : Infinity;
+    t.attach(this);
+    this.#armTimer(this.seen);
+  }
+
+  // --- what the transport tells us (TransportSink): methods, not closures,
+  // so an idle connection carries no per-connection functions.
+
+  /** @internal */
+  onReadable(): void {
+    this.#dispatch();
+  }
+
+  /** @internal */
+  onDrain(): void {
+    this.flush();
+  }
+
+  /** @internal */
+  onPeerEnd(): void {
+    this.#flushBeforeEnd();
+  }
+
+  /** @internal */
+  onFailure(reason: string, err: Error): void {
+    this.disconnectNow(reason, err);
+  }
+
+  /** @internal */
+  onCompressed(): void {
+    this.#hooks.compressed(this);
+  }
+
+  /** @internal */
+  onClose(err: Error | undefined): void {
+    this.#finalize(err);
+  }
+
+  /** The underlying socket (the seed's `get_socket`), for what ircsock does not cover. */
+  get socket(): Socket {
+    return this.#transport.socket;
+  }
+
+  /** Whether the link is zlib-compressed. */
+  get compressed(): boolean {
+    return this.#transport.compressed;
+  }
+
+  /** Bytes received, as they came off the wire (compressed, on a compressed link). */
+  get bytesIn(): number {
+    return this.#transport.bytesIn;
+  }
+
+  /** Bytes written to the wire. */
+  get bytesOut(): number {
+    return this.#transport.bytesOut;
+  }
+
+  /** Bytes waiting to reach the kernel: ircsock's queue plus what the transport holds. */
+  get queuedBytes(): number {
+    return this.#pendingBytes + this.#transport.writableLength;
+  }
+
+  /** @internal Queues one formatted line; false when it was dropped. */
+  enqueue(buf: Buffer, owner: ConnectionHooks): boolean {
+    if (owner !== this.#hooks || this.disconnecting !== false || !this.connected) return false;
+    // What sits below our queue cannot shrink before the next flush: read it
+    // once per batch, not once per line of a fan-out.
+    if (!this.#scheduled) this.#queuedBelow = this.#transport.writableLength;
+    this.#pending.push(buf);
+    this.#pendingBytes += buf.length;
+    this.linesOut++;
+    const queued = this.#pendingBytes + this.#queuedBelow;
+    if (queued > this.limits.sendQ) {
+      this.#sendQExceeded(queued);
+      return false;
+    }
+    if (!this.#highFired && queued >= this.limits.sendQHighWater) {
+      this.#highFired = true;
+      this.#hooks.sendQueueHigh(this, queued);
+    }
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      this.#hooks.scheduleFlush(this);
+    }
+    return true;
+  }
+
+  /**
+   * @internal Hands the queue to the transport as one write. While the
+   * transport's buffer is full the queue keeps growing here instead, as one
+   * batch for the next drain, so a SendQ overflow can drop it and still say why.
+   */
+  flush(): void {
+    this.#scheduled = false;
+    const t = this.#transport;
+    if (this.#pendingBytes > 0 && t.writable && !t.needDrain) this.#writeOut();
+    this.#checkLow();
+  }
+
+  #checkLow(): void {
+    if (!this.#highFired) return;
+    const queued = this.queuedBytes;
+    if (queued >= this.limits.sendQHighWater / 2) return;
+    this.#highFired = false;
+    this.#hooks.sendQueueLow(this, queued);
+  }
+
+  #flushBeforeEnd(): void {
+    if (this.#pendingBytes > 0 && !this.#ended && this.#transport.writable) this.#writeOut();
+  }
+
+  #writeOut(): void {
+    const data = this.#pending.length === 1 ? (this.#pending[0] as Buffer) : Buffer.concat(this.#pending, this.#pendingBytes);
+    // A fresh array: `length = 0` would keep the grown backing store on every idle connection.
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#transport.write(data);
+  }
+
+  /** @internal Close once the queue has drained; by force after `limits.disconnectTimeout`. */
+  disconnect(reason: string): void {
+    if (this.#finalized || this.disconnecting !== false) return;
+    this.disconnecting = reason;
+    this.#closeReason ??= reason;
+    if (this.#pendingBytes > 0 && this.#transport.writable) this.#writeOut();
+    this.#end(this.limits.disconnectTimeout);
+  }
+
+  /** @internal Drop the queue and close now. */
+  disconnectNow(reason: string, err?: Error): void {
+    if (this.#finalized) return;
+    if (this.disconnecting === false) this.disconnecting = reason;
+    this.#closeReason ??= reason;
+    if (err !== undefined) this.#closeError ??= err;
+    this.#pending.length = 0;
+    this.#pendingBytes = 0;
+    this.#transport.destroy();
+  }
+
+  /**
+   * @internal Compression in both directions from this point: what is queued
+   * goes out plain first, every later send is deflated; every byte not yet
+   * dispatched as a line — the rest of the read that carried the line being
+   * handled included — is inflated.
+   */
+  compressNow(): void {
+    if (this.#finalized) return;
+    if (this.#pendingBytes > 0 && !this.#ended) this.#writeOut();
+    this.#transport.compressNow();
+  }
+
+  /** @internal Compression once what is queued now has reached the kernel (the seed's flushed event). */
+  compressAfterDrain(): void {
+    if (this.#finalized) return;
+    if (this.#pendingBytes === 0 && this.#transport.writableLength === 0) {
+      this.#transport.compressNow();
+      return;
+    }
+    if (this.#pendingBytes > 0 && !this.#ended) this.#writeOut();
+    this.#transport.compressAfterDrain();
+  }
+
+  /**
+   * @internal Back to plain in both directions: bytes already received
+   * compressed are still inflated and dispatched first; output queued so far
+   * goes out compressed, every later send plain.
+   */
+  uncompress(): void {
+    if (this.#finalized) return;
+    if (this.#pendingBytes > 0 && !this.#ended) this.#writeOut();
+    this.#transport.uncompress();
+  }
+
+  #end(deadline: number): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#transport.end(deadline);
+  }
+
+  #sendQExceeded(queued: number): void {
+    const limit = this.limits.sendQ;
+    this.#closeError ??= new IrcLimitError('ERR_SENDQ_EXCEEDED', `SendQ exceeded: ${queued} bytes queued, limit ${limit}`, limit);
+    this.#closeReason ??= 'SendQ exceeded';
+    this.disconnecting = 'SendQ exceeded';
+    this.#pending.length = 0;
+    this.#pendingBytes = 0;
+    const t = this.#transport;
+    t.dropHeld();
+    if (t.writable) t.write(SENDQ_ERROR);
+    this.#end(Math.min(SENDQ_GRACE, this.limits.disconnectTimeout));
+  }
+
+  #dispatch(): void {
+    const flood = this.#flood;
+    if (flood?.holding === true) return;
+    const t = this.#transport;
+    const hooks = this.#hooks;
+    const linesBefore = this.linesIn;
+    // A throwing event handler propagates (Node's convention); the bookkeeping
+    // below still runs, and lines not yet dispatched wait for the next read.
+    try {
+      while (!t.destroyed) {
+        const item = t.next();
+        if (item === undefined) break;
+        if (typeof item !== 'string') {
+          if (item.code === 'ERR_READQ_EXCEEDED') {
+            this.disconnectNow('Excess Flood', item);
+            break;
+          }
+          hooks.inputError(this, item as IrcLineTooLongError);
+          continue;
+        }
+        this.linesIn++;
+        if (flood !== undefined && this.#overBudget(flood, item)) break;
+        this.#deliver(item);
+      }
+    } finally {
+      // Input means complete lines: a peer dribbling bytes that never end a line goes idle.
+      if (this.linesIn !== linesBefore) this.seen = Date.now();
+      // Only input that is held back can pile up: a paused connection, or an
+      // inflater that keeps producing while lines wait.
+      if (t.buffered > this.limits.readQ && !t.destroyed) {
+        const limit = this.limits.readQ;
+        this.disconnectNow(
+          'Excess Flood',
+          new IrcLimitError('ERR_READQ_EXCEEDED', `more than ${limit} bytes of input waiting to be dispatched`, limit),
+        );
+      }
+    }
+  }
+
+  #deliver(line: string): void {
+    let msg: IrcMessage;
+    try {
+      msg = parseLine(line);
+    } catch (err) {
+      this.#hooks.inputError(this, err as IrcParseError);
+      return;
+    }
+    this.#hooks.input(this, msg);
+  }
+
+  /** Charges flood control for a line; true when the line is held back (or the peer dropped). */
+  #overBudget(flood: Flood, line: string): boolean {
+    const wait = flood.charge();
+    if (wait === 0) return false;
+    if (wait < 0) {
+      this.disconnectNow('Excess Flood', new IrcLimitError('ERR_EXCESS_FLOOD', `more than ${flood.rate} lines/s`, flood.rate));
+      return true;
+    }
+    // Fakelag: hold this line, stop reading, go on when the bucket has paid for it.
+    const t = this.#transport;
+    t.pause();
+    flood.hold(line, wait, (held) => {
+      if (t.destroyed) return;
+      // Resume even when a handler throws on the held line (it propagates, as in
+      // #dispatch): else the connection would stay paused for good.
+      try {
+        this.#deliver(held);
+      } finally {
+        t.resume();
+      }
+      this.#dispatch();
+    });
+    return true;
+  }
+
+  // One timer per idle period, not one re-arm per line: input only moves
+  // `seen`, and the timer, when it fires, sleeps again for whatever is left.
+  // Until the first line it also watches the first-line deadline.
+  #armTimer(now: number): void {
+    let next = Infinity;
+    if (this.idle > 0) next = Math.max(this.seen, this.#idleMark) + this.idle - now;
+    if (this.linesIn === 0 && this.#firstLine !== Infinity) next = Math.min(next, this.seen + this.#firstLine - now);
+    if (next === Infinity || Number.isNaN(next)) return;
+    this.#idleTimer = setTimeout(onTimer, Math.max(1, next), this);
+    this.#idleTimer.unref();
+  }
+
+  /** @internal */
+  onTimer(): void {
+    this.#idleTimer = undefined;
+    if (this.#finalized) return;
+    const now = Date.now();
+    if (this.linesIn === 0 && now - this.seen >= this.#firstLine) {
+      const limit = this.#firstLine;
+      this.disconnectNow(
+        'Registration timeout',
+        new IrcTimeoutError('ERR_REGISTRATION_TIMEOUT', `no complete line within ${limit} ms`, limit),
+      );
+      return;
+    }
+    // The next idle event comes a whole period after this one, or after the last input.
+    const idle = this.idle > 0 && now - Math.max(this.seen, this.#idleMark) >= this.idle;
+    if (idle) this.#idleMark = now;
+    this.#armTimer(now);
+    if (idle) this.#hooks.idle(this);
+  }
+
+  #finalize(err: Error | undefined): void {
+    if (this.#finalized) return;
+    this.#finalized = true;
+    this.connected = false;
+    if (err !== undefined) {
+      this.#closeError ??= err;
+      this.#closeReason ??= reasonFor(err);
+    }
+    if (this.disconnecting === false) this.disconnecting = this.#closeReason ?? 'Connection closed';
+    clearTimeout(this.#idleTimer);
+    this.#flood?.clear();
+    this.#pending.length = 0;
+    this.#pendingBytes = 0;
+    if (this.#admissionKey !== undefined) this.#admission?.release(this.#admissionKey);
+    this.#hooks.closed(this, this.#closeReason ?? 'Connection closed', this.#closeError);
+  }
+}
+
+// Shared by every connection's timer: no closure per connection.
+function onTimer(conn: Connection): void {
+  conn.onTimer();
+}
+
+function reasonFor(err: Error): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ECONNRESET':
+      return 'Connection reset by peer';
+    case 'EPIPE':
+      return 'Broken pipe';
+    case 'ETIMEDOUT':
+      return 'Connection timed out';
+    default:
+      return err.message;
+  }
+}

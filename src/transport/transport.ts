@@ -1,0 +1,102 @@
+/**
+ * The boundary between a connection and its wire. A connection pulls lines
+ * from its transport and hands it formatted lines; it never touches a socket.
+ * Stream transports (TCP, TLS, Unix) own the socket, the line decoder and the
+ * compressed link; a message transport (WebSocket) fits the same shape with
+ * one message per line.
+ */
+import type { Socket } from 'node:net';
+import type { DecodedLine } from '../framing/line-decoder.js';
+import type { ProxyHeader } from './proxy/header.js';
+import type { TlsInfo } from './tls.js';
+
+/** Which wire a connection runs over. */
+export type TransportKind = 'tcp' | 'tls' | 'unix' | 'ws' | 'wss';
+
+/** An IP endpoint: address, port and family (4 or 6, as Node reports the address). */
+export interface IpEndpoint {
+  readonly address: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+}
+
+/** A Unix-domain socket endpoint. Client sockets are usually unnamed: `path` is `''`. */
+export interface UnixEndpoint {
+  readonly path: string;
+}
+
+export type Endpoint = IpEndpoint | UnixEndpoint;
+
+/** What a PROXY protocol header told a listener, and who sent it. */
+export interface ProxyFacts {
+  /** The header as received: version, command, addresses, TLVs (SSL facts, ALPN, unique id…). */
+  readonly header: ProxyHeader;
+  /** The proxy's own endpoint: the socket's real peer. */
+  readonly peer: Endpoint;
+  /** Our end of the socket the proxy connected to. */
+  readonly local: Endpoint;
+}
+
+/** The facts of one connection's wire, fixed once it is open. */
+export interface TransportFacts {
+  readonly kind: TransportKind;
+  /** The peer: behind a trusted PROXY header, the client the header names. */
+  readonly peer: Endpoint;
+  /** Our end: behind a PROXY header, the address the client connected to. */
+  readonly local: Endpoint;
+  readonly tls: TlsInfo | undefined;
+  readonly proxy: ProxyFacts | undefined;
+}
+
+/** What a transport tells its connection, from its own I/O callbacks. */
+export interface TransportSink {
+  /** Input arrived: lines may be waiting in `next()`. */
+  onReadable(): void;
+  /** The buffer below the transport drained: it takes writes again. */
+  onDrain(): void;
+  /** The peer sent its FIN. Writes made now still go out (a half-closed peer reads). */
+  onPeerEnd(): void;
+  /** The wire cannot go on (corrupt compressed data, a bomb): close now with this reason. */
+  onFailure(reason: string, err: Error): void;
+  /** A compressed link took effect. */
+  onCompressed(): void;
+  /** The wire is gone; called exactly once. `err` is the first error seen, if any. */
+  onClose(err: Error | undefined): void;
+}
+
+export interface Transport extends TransportFacts {
+  /** Starts I/O: from now on the sink hears of input, drains and the close. */
+  attach(sink: TransportSink): void;
+  /** The next line, the error for a line dropped, or `undefined` when no complete line waits. */
+  next(): DecodedLine | undefined;
+  /** Received bytes held and not yet taken as lines (what a ReadQ bounds). */
+  readonly buffered: number;
+  /** Takes formatted lines, CRLF included. */
+  write(data: Buffer): void;
+  /** Bytes taken by `write()` and not yet handed to the kernel. */
+  readonly writableLength: number;
+  /** Whether the buffer below is full: wait for the sink's `drain()`. */
+  readonly needDrain: boolean;
+  /** Whether writes are still taken (not destroyed, not ending). */
+  readonly writable: boolean;
+  readonly destroyed: boolean;
+  /** Stops reading (and inflating) until `resume()`. */
+  pause(): void;
+  resume(): void;
+  /** Sends what is queued, then closes gracefully; destroys after `deadline` ms. */
+  end(deadline: number): void;
+  /** Closes now, dropping what is queued. */
+  destroy(err?: Error): void;
+  /** Drops writes that wait for a compressed link to start (a SendQ overflow does). */
+  dropHeld(): void;
+  readonly compressed: boolean;
+  /** zlib both ways from this exact point; throws where the transport has no byte stream. */
+  compressNow(): void;
+  /** zlib once what is written now has reached the kernel (after a write callback, never at once). */
+  compressAfterDrain(): void;
+  uncompress(): void;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** The underlying socket, for what ircsock does not cover. */
+  readonly socket: Socket;
+}
