@@ -11,7 +11,7 @@ import { IrcArgumentError, IrcFormatError, IrcTimeoutError, IrcTlsError, type Ir
 import { encodeText } from './framing/text.js';
 import { DEFAULT_LIMITS, type FloodOptions, type Limits } from './limits.js';
 import { Listener, type AdmissionCheck, type ListenerConfig, type ListenerId } from './listen/listener.js';
-import { AcceptPipeline, type ConnectionRefusal, type PipelineHost } from './listen/pipeline.js';
+import { AcceptPipeline, type ConnectionRefusal, type PipelineHost, type TlsFailurePeer } from './listen/pipeline.js';
 import { formatLine, type FormatOptions } from './message/format.js';
 import type { IrcMessage, IrcMessageInit } from './message/message.js';
 import { checkDuration, checkKeys, checkPort, resolveLimits } from './options.js';
@@ -20,7 +20,7 @@ import type { StreamTransport } from './transport/stream.js';
 import { loadTlsFiles, TlsAcceptor } from './transport/tls.js';
 import { checkSocketMode, clearStaleSocket, setSocketMode } from './transport/unix.js';
 
-export type { ConnectionRefusal } from './listen/pipeline.js';
+export type { ConnectionRefusal, TlsFailurePeer } from './listen/pipeline.js';
 
 /** The events of a {@link Backend}, with their arguments. */
 export interface BackendEvents {
@@ -45,7 +45,7 @@ export interface BackendEvents {
   /** A listener turned a peer away (admission limits, lists, or its `check` hook); no connection was made. */
   connectionRefused: [refusal: ConnectionRefusal];
   /** A TLS handshake on a listener failed; no connection was made. */
-  tlsClientError: [listener: Listener, err: Error, peer: { addr: string | undefined; port: number | undefined }];
+  tlsClientError: [listener: Listener, err: Error, peer: TlsFailurePeer];
 }
 
 /** Key and certificate: PEM text, Buffers, or file paths, in Node's own option names. */

@@ -11,6 +11,8 @@ export {
   type ConnectionTarget,
   type ListenerTarget,
   type ConnectionRefusal,
+  type TlsFailurePeer,
+  type ProxyListenerOptions,
 } from './backend.js';
 export {
   Admission,
@@ -23,12 +25,26 @@ export {
   type AdmissionCode,
   type ThrottleOptions,
 } from './admission/admission.js';
+export { CidrList, parseCidr, type CidrBlock, type IpAddress } from './admission/cidr.js';
 export { TokenBucket, FLOOD_DEFAULTS, type TokenBucketOptions } from './limits/token-bucket.js';
 export { Connection, type ConnectionId } from './connection/connection.js';
 export { Listener, type ListenerId, type AdmissionCheck, type AdmissionRequest } from './listen/listener.js';
 export { Connector, type ConnectorId } from './connect/connector.js';
 export { DEFAULT_LIMITS, type Limits, type FloodOptions } from './limits.js';
 export type { TlsInfo } from './transport/tls.js';
+export type { TransportKind, Endpoint, IpEndpoint, UnixEndpoint, ProxyFacts } from './transport/transport.js';
+export {
+  encodeProxyHeader,
+  type ProxyHeaderInit,
+  type ProxyTlvsInit,
+  type ProxySslInit,
+  type ProxyHeader,
+  type ProxyEndpoint,
+  type ProxyTlvs,
+  type ProxySslInfo,
+  type ProxyTlvRaw,
+} from './transport/proxy/index.js';
 export * from './errors.js';
 export * from './message/index.js';
 export { LineDecoder, type LineDecoderOptions, type DecodedLine } from './framing/line-decoder.js';
+export { encodeText, textByteLength, decodeEscaped, decodeLegacy } from './framing/text.js';

@@ -6,6 +6,7 @@ const USAGE = `Usage: ircsock <command> [options]
 Commands:
   relay [options]               run a demo IRC server (default 127.0.0.1:6667)
   connect HOST:PORT [options]   a raw IRC console: lines as they come, lines typed sent as they are
+  connect --unix PATH [options] the same over a Unix-domain socket
 
 Run 'ircsock <command> --help' for a command's options.
 `;

@@ -4,7 +4,7 @@ import type { FloodOptions, Limits } from '../limits.js';
 import type { IrcMessage } from '../message/message.js';
 import { parseLine } from '../message/parse.js';
 import type { TlsInfo } from '../transport/tls.js';
-import type { Endpoint, ProxyFacts, Transport, TransportKind, TransportSink } from '../transport/transport.js';
+import type { Endpoint, ProxyFacts, Transport, TransportKind } from '../transport/transport.js';
 import { Flood } from './flood.js';
 
 export type ConnectionId = number;
@@ -12,6 +12,7 @@ export type ConnectionId = number;
 /** What a connection tells the backend; the backend owns the events and tables. */
 export interface ConnectionHooks {
   input(conn: Connection, msg: IrcMessage): void;
+  /** A line that could not be parsed, or was over the length limits; the connection stays up. */
   inputError(conn: Connection, err: IrcParseError | IrcLineTooLongError): void;
   idle(conn: Connection): void;
   sendQueueHigh(conn: Connection, queuedBytes: number): void;
@@ -51,7 +52,7 @@ const SENDQ_GRACE = 1_000;
  * read its fields, set the free flags, and act on it through the backend
  * (`send`, `disconnect`).
  */
-export class Connection implements TransportSink {
+export class Connection {
   readonly id: ConnectionId;
   /** Whether a listener accepted this connection or a connector made it. */
   readonly origin: 'listener' | 'connector';
@@ -146,8 +147,9 @@ export class Connection implements TransportSink {
     this.#armTimer(this.seen);
   }
 
-  // --- what the transport tells us (TransportSink): methods, not closures,
-  // so an idle connection carries no per-connection functions.
+  // --- what the transport tells us (its TransportSink): methods, not
+  // closures, so an idle connection carries no functions of its own. Not
+  // declared as `implements`: they are internal, and stripped from the .d.ts.
 
   /** @internal */
   onReadable(): void {

@@ -13,11 +13,10 @@
 import { isUtf8 } from 'node:buffer';
 import { TextDecoder } from 'node:util';
 
-declare global {
-  // ES2024, in Node since 20; the project's lib is ES2023 (the same declaration as lib.es2024.string.d.ts).
-  interface String {
-    isWellFormed(): boolean;
-  }
+// String.prototype.isWellFormed is ES2024, in Node since 20; the project's lib
+// is ES2023. A cast, not a global declaration, so consumers' types are untouched.
+interface WellFormedCheck {
+  isWellFormed(): boolean;
 }
 
 const ESCAPE_FIRST = 0xdc80;
@@ -26,7 +25,7 @@ const ESCAPE_LAST = 0xdcff;
 /** The exact bytes a decoded string stands for (inverse of the 'utf8-escape' reading). */
 export function encodeText(s: string): Buffer {
   // Nearly every string holds no lone surrogate: Node's own encoder, then.
-  if (s.isWellFormed()) return Buffer.from(s, 'utf8');
+  if ((s as unknown as WellFormedCheck).isWellFormed()) return Buffer.from(s, 'utf8');
   const out = Buffer.allocUnsafe(textByteLength(s));
   let pos = 0;
   const len = s.length;
@@ -66,7 +65,7 @@ export function encodeText(s: string): Buffer {
 
 /** Byte length of encodeText(s), without allocating. */
 export function textByteLength(s: string): number {
-  if (s.isWellFormed()) return Buffer.byteLength(s, 'utf8');
+  if ((s as unknown as WellFormedCheck).isWellFormed()) return Buffer.byteLength(s, 'utf8');
   let n = 0;
   const len = s.length;
   for (let i = 0; i < len; i++) {

@@ -26,13 +26,23 @@ export interface ConnectionRefusal {
   reason: string;
   /** The error behind a PROXY refusal (an `IrcProxyError`), or a failed check hook's. */
   error?: Error;
+  /** Behind a PROXY header: the header and the proxy's own endpoint (`addr` is then the client's). */
+  proxy?: ProxyFacts;
+}
+
+/** Who failed a TLS handshake: the client (behind a PROXY header, the one it names). */
+export interface TlsFailurePeer {
+  addr: string | undefined;
+  port: number | undefined;
+  /** Behind a PROXY header: the header and the proxy's own endpoint. */
+  proxy?: ProxyFacts;
 }
 
 /** @internal What the pipeline asks of the backend. */
 export interface PipelineHost {
   readonly closing: boolean;
   refused(refusal: ConnectionRefusal): void;
-  tlsFailed(listener: Listener, err: Error, peer: { addr: string | undefined; port: number | undefined }): void;
+  tlsFailed(listener: Listener, err: Error, peer: TlsFailurePeer): void;
   checkFailed(listener: Listener, err: unknown): void;
   open(listener: Listener, transport: StreamTransport, admissionKey: string | undefined): void;
   /** A socket waits in a stage: shutdown must wait for it to leave. */
@@ -68,6 +78,7 @@ class Arrival {
 }
 
 /**
+ * @internal
  * A listener's accept pipeline: the ordered stages every accepted socket
  * goes through, each able to refuse it in its own way —
  *
@@ -175,7 +186,11 @@ export class AcceptPipeline {
       if (err !== undefined) {
         // Reported even when the raw socket has closed already (a client that
         // hung up mid-handshake); not during shutdown, which cut them short.
-        if (!this.#host.closing) this.#host.tlsFailed(this.#listener, err, addrPort(a.peer));
+        if (!this.#host.closing) {
+          const peer: TlsFailurePeer = addrPort(a.peer);
+          if (a.proxy !== undefined) peer.proxy = a.proxy;
+          this.#host.tlsFailed(this.#listener, err, peer);
+        }
         a.raw.destroy();
         return;
       }
@@ -318,6 +333,7 @@ export class AcceptPipeline {
     if (wasTracked) this.#host.left();
     const refusal: ConnectionRefusal = { listener, addr, port, code, reason };
     if (error !== undefined) refusal.error = error;
+    if (a.proxy !== undefined) refusal.proxy = a.proxy;
     this.#host.refused(refusal);
   }
 }

@@ -852,3 +852,112 @@ test('interop: lines deflated by Perl Compress::Zlib (as POE::Filter::Zlib::Stre
     await backend.shutdown();
   }
 });
+
+// --- regressions of the compressed-links notes ----------------------------------
+
+test('fakelag on a compressed link delays lines instead of tripping ReadQ: the inflater pauses with the socket', async () => {
+  const backend = new Backend();
+  try {
+    // 4,000 lines of ~60 bytes: 240 KiB inflated from one small batch, far over the 128 KiB ReadQ.
+    const listener = await backend.createListener({ addr: '127.0.0.1', port: 0, flood: { rate: 20_000, burst: 10 } });
+    zipOnRequest(backend);
+    const got: string[] = [];
+    backend.on('input', (_c, m) => got.push(m.params[1] ?? m.command));
+    const closed = countEvents(backend, ['disconnect']);
+    const opened = once(backend, 'listenerOpen');
+    const peer = await RawPeer.connect(listener.port);
+    const [conn] = await opened;
+    const z = new PeerDeflater();
+    const lines = Array.from({ length: 4_000 }, (_, i) => `PRIVMSG #a :fakelagged line ${String(i).padStart(5, '0')} .................`);
+    const batch = await z.batch(lines.map((l) => `${l}\r\n`).join(''));
+    assert.ok(batch.length < 64 * 1024, 'one compressed batch, one socket read or so');
+    peer.socket.write(Buffer.concat([Buffer.from('ZIP\r\n'), batch]));
+    await until(backend, 'input', () => got.length >= lines.length + 1, LONG_WAIT);
+    assert.deepEqual(got.slice(1), lines.map((l) => l.slice('PRIVMSG #a :'.length)));
+    assert.equal(conn.connected, true);
+    assert.equal(closed.counts.disconnect, 0);
+    z.close();
+    peer.socket.destroy();
+  } finally {
+    await backend.shutdown();
+  }
+});
+
+test('setCompressedLinkNow while an unset still winds down: output stays in order (old stream, plain, new stream)', async () => {
+  const { backend, listener } = await listen();
+  try {
+    const opened = once(backend, 'listenerOpen');
+    const peer = await RawPeer.connect(listener.port);
+    const [conn] = await opened;
+    assert.ok(backend.setCompressedLinkNow(conn));
+    const burst = messages('burst', 800, 7);
+    const after = messages('after', 300, 8);
+    // A large compressed burst (the deflater is still busy with it when the
+    // unset comes), UNZIP, back to plain, one plain REZIP, compressed again at once.
+    for (const m of burst) backend.send(m, conn);
+    backend.sendLine('UNZIP', conn);
+    assert.ok(backend.unsetCompressedLink(conn));
+    backend.sendLine('REZIP', conn);
+    assert.ok(backend.setCompressedLinkNow(conn));
+    for (const m of after) backend.send(m, conn);
+    const cut = Buffer.from('\x00\x00\xff\xffREZIP\r\n', 'latin1');
+    const text = (bytes: Buffer): string => zlib.inflateSync(bytes, { finishFlush: zlib.constants.Z_SYNC_FLUSH }).toString();
+    const split = (): { first: Buffer; second: Buffer } | undefined => {
+      const at = peer.received.indexOf(cut);
+      return at < 0 ? undefined : { first: peer.received.subarray(0, at + 4), second: peer.received.subarray(at + cut.length) };
+    };
+    const want = after.map((m) => `${formatLine(m)}\r\n`).join('');
+    await peer.waitFor(() => {
+      const parts = split();
+      if (parts === undefined || parts.second.length === 0) return false;
+      try {
+        return text(parts.second) === want;
+      } catch {
+        return false;
+      }
+    }, LONG_WAIT);
+    const parts = split() as { first: Buffer; second: Buffer };
+    assert.equal(text(parts.first), burst.map((m) => `${formatLine(m)}\r\n`).join('') + 'UNZIP\r\n', 'the old stream: the burst, then UNZIP');
+    assert.equal(parts.second[0], 0x78, 'a new zlib stream starts right after the plain REZIP');
+    assert.equal(text(parts.second), want);
+    assert.equal(conn.compressed, true);
+    peer.socket.destroy();
+  } finally {
+    await backend.shutdown();
+  }
+});
+
+test('SendQ overflow while setCompressedLink waits for the drain: the ERROR line goes out compressed, after the plain lines', async () => {
+  const { backend, listener } = await listen({}, { sendQ: 64 * 1024, sendQHighWater: 16 * 1024 });
+  try {
+    const opened = once(backend, 'listenerOpen');
+    const peer = await RawPeer.connect(listener.port);
+    const [conn] = await opened;
+    // The peer stops reading: fill the kernel buffers with plain lines until ircsock holds bytes itself.
+    peer.socket.pause();
+    const line = `PRIVMSG #a :${'x'.repeat(400)}`;
+    let plainBytes = 0;
+    for (let turn = 0; turn < 10_000 && conn.queuedBytes === 0; turn++) {
+      for (let i = 0; i < 32; i++) plainBytes += backend.sendLine(line, conn) * (line.length + 2);
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.ok(conn.queuedBytes > 0 && conn.queuedBytes < 64 * 1024, 'the kernel is full, SendQ not yet');
+    const gone = once(backend, 'disconnect', { filter: (c) => c === conn });
+    assert.ok(backend.setCompressedLink(conn));
+    assert.equal(conn.compressed, false, 'waiting for the drain');
+    for (let i = 0; i < 200; i++) backend.sendLine(line, conn);
+    assert.equal(conn.disconnecting, 'SendQ exceeded');
+    // The peer reads again, within the grace the ERROR line gets.
+    peer.socket.resume();
+    const [, reason, err] = await gone;
+    assert.equal(reason, 'SendQ exceeded');
+    assert.equal((err as { code?: string } | undefined)?.code, 'ERR_SENDQ_EXCEEDED');
+    await peer.waitClosed(10_000);
+    const plain = peer.received.subarray(0, plainBytes);
+    assert.equal(plain.toString('latin1'), `${line}\r\n`.repeat(plainBytes / (line.length + 2)), 'every line queued before the call, plain');
+    const text = zlib.inflateSync(peer.received.subarray(plainBytes), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).toString();
+    assert.equal(text, 'ERROR :SendQ exceeded\r\n', 'after the switch point, only the ERROR line, compressed');
+  } finally {
+    await backend.shutdown();
+  }
+});

@@ -3,16 +3,20 @@
  * plain `net` where the server must misbehave), with stdin, stdout and stderr
  * injected as in-memory streams; and once through the real bin.
  */
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
+import tls from 'node:tls';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Backend, type Connection, type Listener } from '../../src/index.js';
 import { runConnect, type ConnectTuning } from '../../src/cli/connect.js';
 import { parseHostPort } from '../../src/cli/connect/options.js';
+import { startRelay } from '../../src/cli/relay/server.js';
 import { closedPort, hasIPv6, once, until } from '../helpers/net.js';
 import { localhostCert, wrongNameCert, type TestCert } from '../helpers/tls-cert.js';
 
@@ -52,12 +56,11 @@ class TestServer {
     });
   }
 
-  static async start(opts: { cert?: TestCert; addr?: string } = {}): Promise<TestServer> {
+  static async start(opts: { cert?: TestCert; addr?: string; path?: string } = {}): Promise<TestServer> {
     const s = new TestServer();
     const { cert } = opts;
     s.listener = await s.backend.createListener({
-      addr: opts.addr ?? '127.0.0.1',
-      port: 0,
+      ...(opts.path !== undefined ? { path: opts.path } : { addr: opts.addr ?? '127.0.0.1', port: 0 }),
       idle: 0,
       ...(cert === undefined ? {} : { tls: { key: cert.key, cert: cert.cert } }),
     });
@@ -404,6 +407,109 @@ describe('ircsock connect: TLS', T, () => {
   });
 });
 
+const socketDirs: string[] = [];
+after(() => {
+  for (const d of socketDirs) rmSync(d, { recursive: true, force: true });
+});
+
+function socketPath(name: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ircsock-cn-'));
+  socketDirs.push(dir);
+  return path.join(dir, name);
+}
+
+describe('ircsock connect: Unix sockets', T, () => {
+  test('--unix PATH: registers, prints what comes, sends what is typed, QUITs at EOF', async () => {
+    const file = socketPath('irc.sock');
+    const server = await TestServer.start({ path: file });
+    server.closeOnQuit();
+    const opened = once(server.backend, 'listenerOpen');
+    const run = start(['--unix', file, '--nick', 'sock']);
+    const [conn] = await opened;
+    assert.equal(conn.kind, 'unix');
+    assert.equal(conn.peerAddr, '');
+    await server.waitLine((l) => l.startsWith('USER'));
+    server.send(conn, ':irc.test 001 sock :Welcome over a socket file');
+    await run.stdout.waitFor((t) => t.includes('Welcome'));
+    run.stdin.write('PRIVMSG #c :through the file\n');
+    await server.waitLine((l) => l.startsWith('PRIVMSG'));
+    run.stdin.end();
+    assert.equal(await run.exit, 0);
+    assert.deepEqual(server.lines, ['NICK sock', 'USER sock 0 * :ircsock connect', 'PRIVMSG #c :through the file', 'QUIT']);
+    assert.equal(run.stderr.text, '');
+    await server.close();
+  });
+
+  test('--unix to a path nobody listens on: exit 1, one line naming the path and the cause', async () => {
+    const file = socketPath('nobody.sock');
+    const run = start(['--unix', file]);
+    assert.equal(await run.exit, 1);
+    assert.deepEqual(run.stderr.lines, [`ircsock connect: cannot connect to ${file}: no such socket file (ENOENT)`]);
+  });
+
+  test('--unix with TLS: verified against localhost by default, against --tls-servername when given', async () => {
+    const good = localhostCert();
+    const file = socketPath('tls.sock');
+    const server = await TestServer.start({ path: file, cert: good });
+    server.closeOnQuit();
+    const opened = once(server.backend, 'listenerOpen');
+    const run = start(['--unix', file, '--tls-ca', good.certPath]);
+    const [conn] = await opened;
+    assert.equal(conn.tls?.protocol?.startsWith('TLS'), true);
+    server.send(conn, 'NOTICE * :encrypted over a socket file');
+    await run.stdout.waitFor((t) => t.includes('encrypted'));
+    run.stdin.end();
+    assert.equal(await run.exit, 0);
+    assert.equal(run.stderr.text, '');
+    await server.close();
+
+    const wrong = wrongNameCert();
+    const other = await TestServer.start({ path: socketPath('wrong.sock'), cert: wrong });
+    other.closeOnQuit();
+    const refused = start(['--unix', other.listener.path!, '--tls-ca', wrong.certPath]);
+    assert.equal(await refused.exit, 1);
+    assert.match(refused.stderr.text, /: TLS certificate rejected: it is not for this host name \(ERR_TLS_CERT_ALTNAME_INVALID\)\n$/);
+    const named = once(other.backend, 'listenerOpen');
+    const ok = start(['--unix', other.listener.path!, '--tls-ca', wrong.certPath, '--tls-servername', 'wrong.example']);
+    const [c] = await named;
+    assert.equal(c.socket instanceof tls.TLSSocket ? c.socket.servername : undefined, 'wrong.example', 'the name went out as SNI');
+    ok.stdin.end();
+    assert.equal(await ok.exit, 0);
+    await other.close();
+  });
+
+  test('--tls-servername over TCP: the certificate is checked against it, not the address', async () => {
+    const wrong = wrongNameCert();
+    const server = await TestServer.start({ cert: wrong });
+    server.closeOnQuit();
+    const run = await connect(server, ['--tls-ca', wrong.certPath, '--tls-servername', 'wrong.example']);
+    assert.equal(run.conn.socket instanceof tls.TLSSocket ? run.conn.socket.servername : undefined, 'wrong.example');
+    run.stdin.end();
+    assert.equal(await run.exit, 0);
+    assert.equal(run.stderr.text, '');
+    await server.close();
+  });
+
+  test('ircsock connect --unix against ircsock relay --unix-listen: welcomed as nick!user@localhost, joins, chats', async () => {
+    const file = socketPath('relay.sock');
+    const relay = await startRelay({ unixListen: [file], name: 'test.relay' });
+    try {
+      const run = start(['--unix', file, '--nick', 'console', '--join', '#sock']);
+      await run.stdout.waitFor((t) => / 366 console #sock /.test(t));
+      assert.match(run.stdout.text, /^:test\.relay 001 console :Welcome .* console!~console@localhost$/m);
+      assert.match(run.stdout.text, /^:console!~console@localhost JOIN #sock$/m);
+      run.stdin.write('WHO #sock\n');
+      await run.stdout.waitFor((t) => / 315 console /.test(t));
+      assert.match(run.stdout.text, / 352 console #sock ~console localhost test\.relay console H :0 ircsock connect$/m);
+      run.stdin.end();
+      assert.equal(await run.exit, 0);
+      assert.equal(run.stderr.text, '');
+    } finally {
+      await relay.close();
+    }
+  });
+});
+
 describe('ircsock connect: command line', T, () => {
   const bad: [string[], RegExp][] = [
     [[], /missing HOST\[:PORT\]/],
@@ -419,6 +525,11 @@ describe('ircsock connect: command line', T, () => {
     [['localhost', '--nick', 'two words'], /--nick 'two words': must be one word/],
     [['localhost', '--nick', 'n', '--join', ':x'], /--join/],
     [['localhost', '--user', 'u'], /need --nick/],
+    [['--unix', '/tmp/irc.sock', 'localhost:6667'], /--unix PATH or HOST\[:PORT\], not both/],
+    [['--unix', ''], /--unix: give the path/],
+    [['--unix'], /--unix/],
+    [['localhost', '--tls-servername', '127.0.0.1'], /--tls-servername '127\.0\.0\.1': must be a host name/],
+    [['localhost', '--tls-servername', 'under_score.example'], /--tls-servername 'under_score\.example': must be a host name/],
   ];
   for (const [argv, message] of bad) {
     test(`refuses ${JSON.stringify(argv)} with exit 2 and one line`, async () => {

@@ -88,16 +88,19 @@ export class IrcConsole {
 
   async #session(closed: Promise<Error | undefined>): Promise<number> {
     const backend = this.#backend;
-    const { host, port, target, tls } = this.#opts;
+    const { host, port, path, target, tls } = this.#opts;
     let conn: Connection;
     try {
-      conn = await backend.createConnector({ addr: host, port, tls, timeout: this.#connectTimeout });
+      const where = path !== undefined ? { path } : { addr: host, port };
+      conn = await backend.createConnector({ ...where, tls, timeout: this.#connectTimeout });
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
+      // Verifying against the system CAs (a --tls-servername included): the hint is worth giving.
+      const systemCas = tls === true || (typeof tls === 'object' && tls.ca === undefined && tls.rejectUnauthorized !== false);
       let hint = '';
-      if (isCertificateError(e) && tls === true) hint = '; trust it with --tls-ca FILE, or skip verification with --insecure';
+      if (isCertificateError(e) && systemCas) hint = '; trust it with --tls-ca FILE, or skip verification with --insecure';
       // A plain-text server drops a TLS hello without a word: the likeliest cause is the wrong port.
-      else if (tls !== false && errorCode(e) === 'ECONNRESET') hint = '; is it a TLS port?';
+      else if (tls !== false && errorCode(e) === 'ECONNRESET') hint = path !== undefined ? '; does it speak TLS?' : '; is it a TLS port?';
       this.#note(`cannot connect to ${target}: ${describeCause(e)}${hint}`);
       await backend.shutdown();
       return 1;

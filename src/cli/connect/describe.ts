@@ -22,6 +22,10 @@ export function errorCode(err: Error): string | undefined {
 
 const KNOWN: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'connection refused',
+  // A Unix socket path: nothing there, or not allowed to connect (the socket file's mode).
+  ENOENT: 'no such socket file',
+  EACCES: 'permission denied',
+  ENOTSOCK: 'not a socket',
   ECONNRESET: 'connection reset by peer',
   ENOTFOUND: 'host not found',
   EAI_AGAIN: 'host name lookup failed for now (DNS unreachable?)',

@@ -5,12 +5,15 @@ import { formatLine } from '../../index.js';
 
 /** What `ircsock connect` was asked to do, checked and complete. */
 export interface ConnectOptions {
+  /** The server's host and port; `''` and 0 with `path`. */
   host: string;
   port: number;
-  /** `host:port` as the user would write it (IPv6 in brackets), for messages. */
+  /** A Unix-domain socket to connect to instead of `host:port` (`--unix`). */
+  path: string | undefined;
+  /** `host:port` as the user would write it (IPv6 in brackets), or the socket path, for messages. */
   target: string;
   /** `false`, `true` (system CAs) or the connector's TLS options. */
-  tls: boolean | { ca?: Buffer; rejectUnauthorized?: boolean };
+  tls: boolean | { ca?: Buffer; rejectUnauthorized?: boolean; servername?: string };
   nick: string | undefined;
   user: string;
   realname: string;
@@ -26,6 +29,7 @@ export class UsageError extends Error {
 }
 
 export const USAGE = `Usage: ircsock connect HOST[:PORT] [options]
+       ircsock connect --unix PATH [options]
 
 A raw IRC console: prints every line the server sends, exactly as it came,
 and sends every line typed on stdin as it is (after checking that it parses).
@@ -34,8 +38,14 @@ the server to close the connection.
 
   HOST[:PORT]        server to connect to; IPv6 as [::1]:6667. PORT defaults
                      to 6667, or 6697 with TLS
+  --unix PATH        connect to the Unix-domain socket PATH instead
   --tls              connect with TLS, verifying the server's certificate
+                     (over --unix, against the name 'localhost' unless
+                     --tls-servername is given)
   --tls-ca FILE      trust the CA (or self-signed certificate) in FILE; implies --tls
+  --tls-servername NAME
+                     the name to send (SNI) and verify the certificate against,
+                     instead of HOST; implies --tls
   --insecure         TLS without certificate verification; implies --tls
   --nick NICK        register: NICK NICK, then USER
   --user USER        the USER name (default: the nick)
@@ -59,8 +69,14 @@ export function parseConnectArgs(argv: readonly string[]): ParsedCommand {
   const { values, positionals } = readArgs(argv);
   if (values.help === true) return { kind: 'help' };
 
-  if (positionals.length === 0) throw new UsageError('missing HOST[:PORT] (e.g. irc.libera.chat:6697 --tls)');
-  if (positionals.length > 1) throw new UsageError(`one HOST[:PORT] only, got ${positionals.length}: ${positionals.join(' ')}`);
+  const path = values.unix;
+  if (path !== undefined) {
+    if (positionals.length > 0) throw new UsageError(`--unix PATH or HOST[:PORT], not both: got ${positionals.join(' ')} too`);
+    if (path === '') throw new UsageError('--unix: give the path of the socket file');
+  } else {
+    if (positionals.length === 0) throw new UsageError('missing HOST[:PORT] (e.g. irc.libera.chat:6697 --tls) or --unix PATH');
+    if (positionals.length > 1) throw new UsageError(`one HOST[:PORT] only, got ${positionals.length}: ${positionals.join(' ')}`);
+  }
 
   const caFile = values['tls-ca'];
   const insecure = values.insecure === true;
@@ -79,8 +95,14 @@ export function parseConnectArgs(argv: readonly string[]): ParsedCommand {
   } else if (insecure) {
     tls = { rejectUnauthorized: false };
   }
+  const servername = values['tls-servername'];
+  if (servername !== undefined) {
+    checkServername(servername);
+    tls = { ...(typeof tls === 'object' ? tls : {}), servername };
+  }
 
-  const { host, port } = parseHostPort(positionals[0] as string, tls === false ? DEFAULT_PORT : DEFAULT_TLS_PORT);
+  const { host, port } =
+    path !== undefined ? { host: '', port: 0 } : parseHostPort(positionals[0] as string, tls === false ? DEFAULT_PORT : DEFAULT_TLS_PORT);
   const nick = values.nick;
   const user = values.user ?? nick ?? '';
   const realname = values.realname ?? 'ircsock connect';
@@ -99,7 +121,8 @@ export function parseConnectArgs(argv: readonly string[]): ParsedCommand {
     options: {
       host,
       port,
-      target: `${net.isIPv6(host) ? `[${host}]` : host}:${port}`,
+      path,
+      target: path ?? `${net.isIPv6(host) ? `[${host}]` : host}:${port}`,
       tls,
       nick,
       user,
@@ -119,6 +142,8 @@ function readArgs(argv: readonly string[]) {
       options: {
         tls: { type: 'boolean' },
         'tls-ca': { type: 'string' },
+        'tls-servername': { type: 'string' },
+        unix: { type: 'string' },
         insecure: { type: 'boolean' },
         nick: { type: 'string' },
         user: { type: 'string' },
@@ -162,6 +187,16 @@ export function parseHostPort(spec: string, defaultPort: number): { host: string
   const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 1 && port <= 65535)) throw new UsageError(`'${spec}': the port must be a number from 1 to 65535`);
   return { host, port };
+}
+
+const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+
+/** A DNS name: SNI carries host names only (RFC 6066 §3), never an address literal. */
+function checkServername(name: string): void {
+  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
+  if (net.isIP(name) !== 0 || bare.length > 253 || !bare.split('.').every((label) => HOST_LABEL.test(label))) {
+    throw new UsageError(`--tls-servername '${name}': must be a host name such as irc.example.net (SNI carries no IP addresses)`);
+  }
 }
 
 // A nick, user name or channel goes out as one middle parameter: no spaces, commas are the user's business.

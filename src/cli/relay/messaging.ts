@@ -1,6 +1,5 @@
 /** PRIVMSG, NOTICE and TAGMSG to channels and nicks. */
-import { IRC_LIMITS, type IrcMessage } from '../../index.js';
-import { textByteLength } from '../../framing/text.js';
+import { IRC_LIMITS, textByteLength, type IrcMessage } from '../../index.js';
 import type { RelayContext } from './context.js';
 import { deliverToChannel, deliverToClients } from './fanout.js';
 import { CAP_ECHO_MESSAGE, type Client } from './state.js';

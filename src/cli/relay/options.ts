@@ -1,8 +1,9 @@
 /** `ircsock relay` command line: argv → RelayOptions, or one line saying what is wrong. */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { FloodOptions } from '../../index.js';
+import { IrcArgumentError, parseCidr, type FloodOptions } from '../../index.js';
 import { DEFAULT_IDLE, type Endpoint, type RelayOptions } from './server.js';
 
 /**
@@ -20,10 +21,25 @@ message-tags, server-time and echo-message. No modes, operators or services.
 
 Options:
   --listen HOST:PORT       listen for plain TCP (repeatable; IPv6 as [::1]:6667)
-                           default 127.0.0.1:6667 when no --tls-listen is given
+                           default 127.0.0.1:6667 when no other listener is given
   --tls-listen HOST:PORT   listen for TLS (repeatable); needs --tls-cert and --tls-key
   --tls-cert FILE          certificate chain, PEM
   --tls-key FILE           private key, PEM
+  --unix-listen PATH       listen on a Unix-domain socket (repeatable); a stale
+                           socket file is replaced, a live one never. Its clients
+                           have no address: their host is 'localhost'
+  --unix-mode MODE         the socket files' mode, octal (e.g. 660: owner and
+                           group may connect); default: what the umask gives
+  --proxy-listen HOST:PORT plain TCP behind a proxy (haproxy, nginx, a load
+                           balancer): every connection must start with a PROXY
+                           protocol header (v1 or v2); the client's host is the
+                           address the header names (repeatable)
+  --proxy-tls-listen HOST:PORT
+                           the same, with TLS after the header (repeatable);
+                           needs --tls-cert and --tls-key
+  --proxy-from CIDR        who may send PROXY headers, an address or a block like
+                           10.0.0.0/8 (repeatable; replaces the default, loopback
+                           only: 127.0.0.0/8 and ::1); anyone else is refused
   --name SERVERNAME        server name in replies (default ircsock.relay)
   --idle SECONDS           PING a client silent this long, drop it after as long
                            again without an answer (default ${DEFAULT_IDLE / 1000}; 0: never)
@@ -50,6 +66,11 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
         'tls-listen': { type: 'string', multiple: true },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        'unix-listen': { type: 'string', multiple: true },
+        'unix-mode': { type: 'string' },
+        'proxy-listen': { type: 'string', multiple: true },
+        'proxy-tls-listen': { type: 'string', multiple: true },
+        'proxy-from': { type: 'string', multiple: true },
         name: { type: 'string' },
         idle: { type: 'string' },
         flood: { type: 'string' },
@@ -67,14 +88,30 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
     const options: RelayOptions = { flood: parseFlood(values.flood) };
     if (values.listen !== undefined) options.listen = values.listen.map((s) => parseEndpoint('--listen', s));
     if (values['tls-listen'] !== undefined) options.tlsListen = values['tls-listen'].map((s) => parseEndpoint('--tls-listen', s));
+    if (values['unix-listen'] !== undefined) options.unixListen = values['unix-listen'].map((s) => parseSocketPath('--unix-listen', s));
+    if (values['unix-mode'] !== undefined) {
+      if (options.unixListen === undefined) throw new Error('--unix-mode goes with --unix-listen PATH');
+      options.unixMode = parseMode('--unix-mode', values['unix-mode']);
+    }
+    if (values['proxy-listen'] !== undefined) options.proxyListen = values['proxy-listen'].map((s) => parseEndpoint('--proxy-listen', s));
+    if (values['proxy-tls-listen'] !== undefined) {
+      options.proxyTlsListen = values['proxy-tls-listen'].map((s) => parseEndpoint('--proxy-tls-listen', s));
+    }
+    if (values['proxy-from'] !== undefined) {
+      if (options.proxyListen === undefined && options.proxyTlsListen === undefined) {
+        throw new Error('--proxy-from goes with --proxy-listen or --proxy-tls-listen HOST:PORT');
+      }
+      options.proxyFrom = values['proxy-from'].map((s) => parseTrusted('--proxy-from', s));
+    }
     const cert = values['tls-cert'];
     const key = values['tls-key'];
-    if (options.tlsListen !== undefined) {
-      if (cert === undefined || key === undefined) throw new Error('--tls-listen needs --tls-cert FILE and --tls-key FILE');
+    const tlsFlag = options.tlsListen !== undefined ? '--tls-listen' : options.proxyTlsListen !== undefined ? '--proxy-tls-listen' : undefined;
+    if (tlsFlag !== undefined) {
+      if (cert === undefined || key === undefined) throw new Error(`${tlsFlag} needs --tls-cert FILE and --tls-key FILE`);
       options.tlsCert = readable('--tls-cert', cert);
       options.tlsKey = readable('--tls-key', key);
     } else if (cert !== undefined || key !== undefined) {
-      throw new Error('--tls-cert and --tls-key go with --tls-listen HOST:PORT');
+      throw new Error('--tls-cert and --tls-key go with --tls-listen or --proxy-tls-listen HOST:PORT');
     }
     if (values.name !== undefined) {
       if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(values.name) || !values.name.includes('.')) {
@@ -127,6 +164,46 @@ export function parseEndpoint(option: string, text: string): Endpoint {
   const n = Number(port);
   if (n > 65535) throw new Error(`${option} ${text}: port ${port} is out of range (0 to 65535)`);
   return { host, port: n };
+}
+
+// sun_path holds 108 bytes on Linux, 104 on the BSDs and macOS, the final NUL included.
+const MAX_SOCKET_PATH = process.platform === 'linux' ? 107 : 103;
+
+/** A socket file to create: short enough for `sun_path`, in a directory that exists. */
+export function parseSocketPath(option: string, file: string): string {
+  if (file === '') throw new Error(`${option}: give the path of the socket file to create`);
+  const bytes = Buffer.byteLength(file);
+  if (bytes > MAX_SOCKET_PATH) {
+    throw new Error(`${option} ${file}: too long for a Unix socket (${bytes} bytes, at most ${MAX_SOCKET_PATH}); use a shorter or relative path`);
+  }
+  const dir = path.dirname(file);
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch (err) {
+    throw new Error(`${option} ${file}: no directory ${dir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+  }
+  if (!isDir) throw new Error(`${option} ${file}: ${dir} is not a directory`);
+  return file;
+}
+
+/** An octal file mode: `660`, `0660` or `0o660`. */
+function parseMode(option: string, text: string): number {
+  const m = /^(?:0o?)?([0-7]{3})$/i.exec(text);
+  if (m === null) throw new Error(`${option} ${JSON.stringify(text)}: give an octal file mode, e.g. 660 (owner and group) or 600 (owner only)`);
+  return Number.parseInt(m[1] as string, 8);
+}
+
+/** An address or CIDR block, checked as the listener will read it; bad ones are refused before anything binds. */
+function parseTrusted(option: string, text: string): string {
+  try {
+    parseCidr(text, option);
+  } catch (err) {
+    // parseCidr writes `LABEL: "entry" why`: as every other message here, `--flag "entry" why`.
+    if (err instanceof IrcArgumentError) throw new Error(err.message.replace(`${option}: `, `${option} `), { cause: err });
+    throw err;
+  }
+  return text.trim();
 }
 
 function readable(option: string, file: string): string {

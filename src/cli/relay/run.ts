@@ -1,6 +1,6 @@
 /** The `ircsock relay` command: parse, start, log, stop on SIGINT/SIGTERM. */
 import { parseRelayArgs, RELAY_USAGE } from './options.js';
-import { endpoint, startRelay, type Relay } from './server.js';
+import { describeListener, endpoint, startRelay, type Relay } from './server.js';
 
 // Clients that do not take their last lines within this are cut off, so a signal ends the process in seconds.
 const DRAIN_GRACE = 3_000;
@@ -24,8 +24,8 @@ export async function runRelay(argv: readonly string[]): Promise<number> {
     process.stderr.write(`ircsock relay: ${describe(err)}\n`);
     return 1;
   }
-  const where = relay.listeners.map((l) => `${endpoint(l.addr, l.port)}${l.tls ? ' (tls)' : ''}`).join(', ');
-  log(`listening on ${where}`);
+  // One line naming every listener, port 0 resolved: scripts and tests read it to find the relay.
+  log(`listening on ${relay.listeners.map(describeListener).join(', ')}`);
   return stopOnSignal(relay);
 }
 
@@ -64,7 +64,13 @@ function describe(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
   if (e.syscall === 'listen' && e.address !== undefined) {
-    return `cannot listen on ${endpoint(e.address, e.port ?? 0)}: ${e.code ?? e.message}`;
+    // A Unix socket's error names its path, with no port (or -1).
+    if (e.port === undefined || e.port < 0) {
+      // A stale socket is replaced and a live one reported before the bind: what is left is some other file.
+      const hint = e.code === 'EADDRINUSE' ? ' (a file that is not a socket is in the way)' : '';
+      return `cannot listen on unix:${e.address}: ${e.code ?? e.message}${hint}`;
+    }
+    return `cannot listen on ${endpoint(e.address, e.port)}: ${e.code ?? e.message}`;
   }
   return e.message;
 }

@@ -3,7 +3,16 @@
  * the command handlers. `startRelay` runs it in-process (tests, benchmark);
  * `run.ts` wraps it as the `ircsock relay` command.
  */
-import { Backend, type AdmissionOptions, type Connection, type FloodOptions, type Limits, type Listener } from '../../index.js';
+import {
+  Backend,
+  type AdmissionOptions,
+  type Connection,
+  type ConnectionRefusal,
+  type FloodOptions,
+  type Limits,
+  type Listener,
+  type ListenerOptions,
+} from '../../index.js';
 import { dispatch } from './commands.js';
 import { RelayContext } from './context.js';
 import { Client, RelayState } from './state.js';
@@ -14,10 +23,20 @@ export interface Endpoint {
 }
 
 export interface RelayOptions {
-  /** Plain TCP endpoints. Default: 127.0.0.1:6667, unless `tlsListen` is given. */
+  /** Plain TCP endpoints. Default: 127.0.0.1:6667, unless a listener of another kind is given. */
   listen?: readonly Endpoint[];
   /** TLS endpoints; they need `tlsCert` and `tlsKey`. */
   tlsListen?: readonly Endpoint[];
+  /** Unix-domain socket paths (plain). Their clients have no IP: their host is `localhost`. */
+  unixListen?: readonly string[];
+  /** The mode of every `unixListen` socket file, e.g. `0o660`. Default: what the umask gives. */
+  unixMode?: number;
+  /** Plain TCP endpoints that require a PROXY protocol header (v1 or v2) from a trusted proxy first. */
+  proxyListen?: readonly Endpoint[];
+  /** As `proxyListen`, with TLS after the header; they need `tlsCert` and `tlsKey`. */
+  proxyTlsListen?: readonly Endpoint[];
+  /** Addresses or CIDR blocks the PROXY listeners take headers from. Default: loopback only. */
+  proxyFrom?: readonly string[];
   /** Certificate and key: file paths or PEM text. */
   tlsCert?: string;
   tlsKey?: string;
@@ -42,9 +61,12 @@ export interface RelayOptions {
 
 export interface Relay {
   readonly backend: Backend;
-  /** In the order given: plain endpoints first, then TLS ones. */
+  /**
+   * In the order given within each kind: plain endpoints first, then TLS,
+   * Unix, PROXY and PROXY+TLS ones.
+   */
   readonly listeners: readonly Listener[];
-  /** The bound ports, as `listeners` (port 0 resolved). */
+  /** The bound ports, as `listeners` (port 0 resolved; 0 for a Unix socket). */
   readonly ports: readonly number[];
   /** Clients currently connected (registered or not). */
   readonly clientCount: number;
@@ -57,10 +79,18 @@ export const DEFAULT_IDLE = 120_000;
 
 export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   const tlsListen = opts.tlsListen ?? [];
-  const listen = opts.listen ?? (tlsListen.length > 0 ? [] : [DEFAULT_ENDPOINT]);
-  const secure = tlsListen.length > 0;
+  const unixListen = opts.unixListen ?? [];
+  const proxyListen = opts.proxyListen ?? [];
+  const proxyTlsListen = opts.proxyTlsListen ?? [];
+  const others = tlsListen.length + unixListen.length + proxyListen.length + proxyTlsListen.length;
+  const listen = opts.listen ?? (others > 0 ? [] : [DEFAULT_ENDPOINT]);
+  const secure = tlsListen.length > 0 || proxyTlsListen.length > 0;
   if (secure && (opts.tlsCert === undefined || opts.tlsKey === undefined)) {
     throw new Error('a TLS listener needs tlsCert and tlsKey');
+  }
+  if (opts.unixMode !== undefined && unixListen.length === 0) throw new Error('unixMode goes with unixListen');
+  if (opts.proxyFrom !== undefined && proxyListen.length + proxyTlsListen.length === 0) {
+    throw new Error('proxyFrom goes with proxyListen or proxyTlsListen');
   }
   const backend = new Backend({
     limits: opts.limits,
@@ -77,20 +107,25 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   wire(ctx);
 
   const listeners: Listener[] = [];
-  const flood = opts.flood ?? false;
-  const admission = opts.admission;
+  const common: ListenerOptions = { idle, flood: opts.flood ?? false, admission: opts.admission };
+  // `true` is the backend's default, loopback only.
+  const proxy = opts.proxyFrom === undefined ? true : { from: opts.proxyFrom };
+  const open = async (o: ListenerOptions): Promise<void> => {
+    listeners.push(await backend.createListener({ ...common, ...o }));
+  };
   try {
-    for (const ep of listen) listeners.push(await backend.createListener({ addr: ep.host, port: ep.port, idle, flood, admission }));
-    for (const ep of tlsListen) {
-      listeners.push(await backend.createListener({ addr: ep.host, port: ep.port, idle, flood, admission, tls: true }));
-    }
+    for (const ep of listen) await open({ addr: ep.host, port: ep.port });
+    for (const ep of tlsListen) await open({ addr: ep.host, port: ep.port, tls: true });
+    for (const path of unixListen) await open({ path, mode: opts.unixMode });
+    for (const ep of proxyListen) await open({ addr: ep.host, port: ep.port, proxy });
+    for (const ep of proxyTlsListen) await open({ addr: ep.host, port: ep.port, proxy, tls: true });
   } catch (err) {
     await backend.shutdown();
     throw err;
   }
   // Only now: a failure to bind is the caller's error (the rejection), not a log line.
   backend.on('listenerFailure', (listener, err) => {
-    log(`listener ${endpoint(listener.addr, listener.port)}: ${err.message}`);
+    log(`listener ${describeListener(listener)}: ${err.message}`);
   });
 
   let closing: Promise<void> | undefined;
@@ -128,7 +163,7 @@ function wire(ctx: RelayContext): void {
   backend.on('listenerOpen', (conn, listener) => {
     conn.isClient = true;
     state.clients.set(conn.id, new Client(conn));
-    log(`connect #${conn.id} from ${endpoint(conn.peerAddr, conn.peerPort)} on ${endpoint(listener.addr, listener.port)}${listener.tls ? ' (tls)' : ''}`);
+    log(`connect #${conn.id} from ${describePeer(conn)} on ${describeListener(listener)}`);
   });
 
   backend.on('input', (conn, msg) => {
@@ -166,19 +201,55 @@ function wire(ctx: RelayContext): void {
     const who = client?.nick === undefined ? '' : ` ${client.nick}`;
     if (client !== undefined) ctx.relayQuit(client, reason);
     state.clients.delete(conn.id);
-    log(`disconnect #${conn.id}${who} from ${endpoint(conn.peerAddr, conn.peerPort)}: ${reason}`);
+    log(`disconnect #${conn.id}${who} from ${describePeer(conn)}: ${reason}`);
   });
 
   backend.on('tlsClientError', (listener, err, peer) => {
     // OpenSSL's messages end with a newline: one log record, one line.
     const why = err.message.trim().replace(/\s*\n\s*/g, ' ');
-    log(`tls handshake failed from ${endpoint(peer.addr ?? '?', peer.port ?? 0)} on ${endpoint(listener.addr, listener.port)} (tls): ${why}`);
+    log(`tls handshake failed from ${endpoint(peer.addr ?? '?', peer.port ?? 0)} on ${describeListener(listener)}: ${why}`);
+  });
+
+  backend.on('connectionRefused', (refusal) => {
+    log(`refused ${describeRefused(refusal)} on ${describeListener(refusal.listener)}: ${refusal.reason} (${refusal.code})`);
   });
 
 }
 
 export function endpoint(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * A listener as the log writes it: `127.0.0.1:6667`, `127.0.0.1:6697 (tls)`,
+ * `unix:/run/ircsock.sock`, `127.0.0.1:7000 (proxy)`, `127.0.0.1:7001 (proxy, tls)`.
+ */
+export function describeListener(l: Listener): string {
+  const where = l.path !== undefined ? `unix:${l.path}` : endpoint(l.addr, l.port);
+  const traits = [l.proxy ? 'proxy' : '', l.tls ? 'tls' : ''].filter((t) => t !== '');
+  return traits.length === 0 ? where : `${where} (${traits.join(', ')})`;
+}
+
+/**
+ * The client as the log writes it: its real address (the one a PROXY header
+ * named) and, behind a proxy, `via` the proxy's own endpoint; `localhost` for
+ * a peer on a Unix socket, which has no address.
+ */
+export function describePeer(conn: Connection): string {
+  const who = endpointText(conn.peer);
+  const proxy = conn.proxy;
+  if (proxy === undefined) return who;
+  const via = endpointText(proxy.peer);
+  // A LOCAL header (a health check) names nobody: the proxy is the peer.
+  return via === who ? who : `${who} via ${via}`;
+}
+
+function describeRefused(r: ConnectionRefusal): string {
+  return r.addr === '' ? 'localhost' : endpoint(r.addr, r.port);
+}
+
+function endpointText(e: Connection['peer']): string {
+  return 'address' in e ? endpoint(e.address, e.port) : 'localhost';
 }
 
 function noop(): void {

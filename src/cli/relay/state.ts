@@ -18,7 +18,11 @@ const NO_CHANNELS: ReadonlySet<Channel> = new Set();
 
 export class Client {
   readonly conn: Connection;
-  /** The host shown in sources and WHO: the peer address, made safe as a middle parameter. */
+  /**
+   * The host shown in sources, WHO and USERHOST: the client's address (behind
+   * a PROXY header, the one the header named), made safe as a middle
+   * parameter; `localhost` on a Unix socket, which has no address.
+   */
   readonly host: string;
   nick: string | undefined = undefined;
   /** `nick` folded, the key in `RelayState.nicks`. */
@@ -37,8 +41,9 @@ export class Client {
 
   constructor(conn: Connection) {
     this.conn = conn;
+    const addr = conn.peerAddr;
     // `::1` cannot start a middle parameter (it would read as a trailing one): ircds write `0::1`.
-    this.host = conn.peerAddr.startsWith(':') ? `0${conn.peerAddr}` : conn.peerAddr || 'unknown';
+    this.host = addr.startsWith(':') ? `0${addr}` : addr !== '' ? addr : 'address' in conn.peer ? 'unknown' : 'localhost';
   }
 
   /** The channels the client is in. */
