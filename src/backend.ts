@@ -4,7 +4,7 @@ import type { ConnectionOptions, SecureContextOptions, TlsOptions } from 'node:t
 import { Admission, type AdmissionOptions } from './admission/admission.js';
 import { CidrList } from './admission/cidr.js';
 import { Connector, type ConnectorId } from './connect/connector.js';
-import { dial, type Dial } from './connect/dial.js';
+import { dial, dialWebSocket, type Dial } from './connect/dial.js';
 import { Connection, type ConnectionHooks, type ConnectionId } from './connection/connection.js';
 import { channels } from './diagnostics.js';
 import { IrcArgumentError, IrcFormatError, IrcTimeoutError, IrcTlsError, type IrcLineTooLongError, type IrcParseError } from './errors.js';
@@ -16,9 +16,10 @@ import { formatLine, type FormatOptions } from './message/format.js';
 import type { IrcMessage, IrcMessageInit } from './message/message.js';
 import { checkDuration, checkKeys, checkPort, resolveLimits } from './options.js';
 import { encodeProxyHeader, type ProxyHeaderInit } from './transport/proxy/encode.js';
-import type { StreamTransport } from './transport/stream.js';
+import type { Transport } from './transport/transport.js';
 import { loadTlsFiles, TlsAcceptor } from './transport/tls.js';
 import { checkSocketMode, clearStaleSocket, setSocketMode } from './transport/unix.js';
+import { WsAcceptor, type WebSocketListenerOptions } from './transport/websocket.js';
 
 export type { ConnectionRefusal, TlsFailurePeer } from './listen/pipeline.js';
 
@@ -85,6 +86,12 @@ export interface ListenerOptions {
    * own endpoint.
    */
   proxy?: boolean | ProxyListenerOptions;
+  /**
+   * Speak WebSocket (IRCv3 WebSocket: subprotocols `binary.ircv3.net` and
+   * `text.ircv3.net`, one message per line), over TLS too (`wss`). The
+   * upgrade comes after PROXY, admission and TLS, before the `check` hook.
+   */
+  websocket?: boolean | WebSocketListenerOptions;
   /** Milliseconds without input before `connectionIdle` (repeating). Default 180 000; 0 disables. */
   idle?: number;
   /** Handed to every connection the listener accepts. */
@@ -119,11 +126,17 @@ export interface ProxyListenerOptions {
 }
 
 export interface ConnectorOptions {
-  /** Host name or address to connect to (or give `path`). */
+  /** Host name or address to connect to (or give `path` or `url`). */
   addr?: string;
   port?: number;
   /** Connect to a Unix-domain socket at this path instead of `addr`/`port`. */
   path?: string;
+  /** Connect over WebSocket instead: `ws://host:port/path` or `wss://…` (TLS verified as for TCP, with `tls` options). */
+  url?: string;
+  /** WebSocket subprotocols to offer, in order. Default `['binary.ircv3.net', 'text.ircv3.net']`. */
+  protocols?: readonly string[];
+  /** The Origin header of a WebSocket connector (some servers require one). */
+  origin?: string;
   /** Local address to connect from. */
   bindAddr?: string;
   /** Resolve and connect over IPv6 only. */
@@ -156,10 +169,13 @@ export type ConnectionTarget = ConnectionId | Connection;
 /** What `closeListener` accepts: an id, the listener, or the seed's address/port match. */
 export type ListenerTarget = ListenerId | Listener | { addr: string; port?: number } | { addr?: string; port: number };
 
-const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'path', 'mode', 'tls', 'proxy', 'idle', 'args', 'limits', 'backlog', 'admission', 'check', 'flood'];
+const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'path', 'mode', 'tls', 'proxy', 'websocket', 'idle', 'args', 'limits', 'backlog', 'admission', 'check', 'flood'];
 const PROXY_KEYS = ['from', 'timeout'];
+const WEBSOCKET_KEYS = ['path', 'origins', 'requireOrigin', 'forwardedFrom', 'perMessageDeflate', 'upgradeTimeout', 'pingInterval', 'onRequest'];
+const DEFAULT_UPGRADE_TIMEOUT = 10_000;
+const DEFAULT_PING_INTERVAL = 60_000;
 const FLOOD_KEYS = ['rate', 'burst', 'mode', 'maxDelay'];
-const CONNECTOR_KEYS = ['addr', 'port', 'path', 'bindAddr', 'ipv6', 'tls', 'proxyHeader', 'timeout', 'idle', 'args', 'limits'];
+const CONNECTOR_KEYS = ['addr', 'port', 'path', 'url', 'protocols', 'origin', 'bindAddr', 'ipv6', 'tls', 'proxyHeader', 'timeout', 'idle', 'args', 'limits'];
 const BACKEND_KEYS = ['colonify', 'tls', 'limits'];
 const DEFAULT_IDLE = 180_000;
 const DEFAULT_CONNECT_TIMEOUT = 30_000;
@@ -314,6 +330,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       flood: opts.flood === undefined || opts.flood === false ? undefined : checkFlood(where, opts.flood),
       tlsAcceptor,
       proxy: checkProxy(where, opts.proxy),
+      websocket: checkWebSocket(where, opts.websocket, limits),
     };
     const server = net.createServer();
     const listener: Listener = new Listener({
@@ -418,6 +435,10 @@ export class Backend extends EventEmitter<BackendEvents> {
       throw new IrcArgumentError('ERR_INVALID_ARG', `${where}: give { addr, port, ... } or { path, ... }`);
     }
     checkKeys(where, opts, CONNECTOR_KEYS);
+    if (opts.url !== undefined) return this.#connectWebSocket(where, opts);
+    if (opts.protocols !== undefined || opts.origin !== undefined) {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'protocols' and 'origin' are for WebSocket connectors (with 'url')`);
+    }
     const { path, bindAddr } = opts;
     let addr = '';
     let port = 0;
@@ -455,6 +476,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       addr,
       port,
       path,
+      url: undefined,
       bindAddr,
       family,
       tls: secure,
@@ -462,6 +484,36 @@ export class Backend extends EventEmitter<BackendEvents> {
       args: opts.args,
     });
 
+    return this.#attempt(connector, timeout, idle, limits, opts.args, (done) =>
+      dial(
+        {
+          host: path === undefined ? addr : undefined,
+          port,
+          path,
+          bindAddr,
+          family: opts.ipv6 === true ? 6 : undefined,
+          tls: clientTls,
+          proxyHeader,
+          limits,
+        },
+        done,
+      ),
+    );
+  }
+
+  /**
+   * One connector's attempt: the pending table, the deadline, and either a
+   * Connection (`connectorOpen`, the promise resolves) or the failure
+   * (`connectorFailure`, the promise rejects), whichever dialler opens the wire.
+   */
+  #attempt(
+    connector: Connector,
+    timeout: number,
+    idle: number,
+    limits: Limits,
+    args: unknown,
+    start: (done: (err: Error | undefined, transport: Transport | undefined) => void) => Dial,
+  ): Promise<Connection> {
     const p = new Promise<Connection>((resolve, reject) => {
       let settled = false;
       // Assigned once the failure path that aborts it exists.
@@ -478,58 +530,86 @@ export class Backend extends EventEmitter<BackendEvents> {
         this.#maybeSettled();
       };
       const timer = setTimeout(() => {
-        const to = path ?? `${addr}:${port}`;
-        fail(new IrcTimeoutError('ERR_CONNECT_TIMEOUT', `${where}: no connection to ${to} within ${timeout} ms`, timeout));
+        const to = connector.url ?? connector.path ?? `${connector.addr}:${connector.port}`;
+        fail(new IrcTimeoutError('ERR_CONNECT_TIMEOUT', `createConnector(): no connection to ${to} within ${timeout} ms`, timeout));
       }, timeout);
       timer.unref();
       this.#connectors.set(connector.id, connector);
       this.#aborts.set(connector, fail);
-      attempt = dial(
-        {
-          host: path === undefined ? addr : undefined,
-          port,
-          path,
-          bindAddr,
-          family: opts.ipv6 === true ? 6 : undefined,
-          tls: clientTls,
-          proxyHeader,
+      attempt = start((err, transport) => {
+        if (err !== undefined) {
+          fail(err);
+          return;
+        }
+        if (settled) {
+          transport?.destroy();
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        this.#connectors.delete(connector.id);
+        const conn = new Connection({
+          id: this.#nextConnectionId++,
+          transport: transport as Transport,
+          origin: 'connector',
+          originId: connector.id,
+          args,
+          idle,
           limits,
-        },
-        (err, transport) => {
-          if (err !== undefined) {
-            fail(err);
-            return;
-          }
-          if (settled) {
-            transport?.destroy();
-            return;
-          }
-          settled = true;
-          clearTimeout(timer);
-          this.#connectors.delete(connector.id);
-          const conn = new Connection({
-            id: this.#nextConnectionId++,
-            transport: transport as StreamTransport,
-            origin: 'connector',
-            originId: connector.id,
-            args: opts.args,
-            idle,
-            limits,
-            hooks: this.#hooks,
-            firstLineDeadline: false,
-            flood: undefined,
-            admission: undefined,
-            admissionKey: undefined,
-          });
-          this.#connections.set(conn.id, conn);
-          if (channels.open.hasSubscribers) channels.open.publish({ connection: conn });
-          this.emit('connectorOpen', conn);
-          resolve(conn);
-        },
-      );
+          hooks: this.#hooks,
+          firstLineDeadline: false,
+          flood: undefined,
+          admission: undefined,
+          admissionKey: undefined,
+        });
+        this.#connections.set(conn.id, conn);
+        if (channels.open.hasSubscribers) channels.open.publish({ connection: conn });
+        this.emit('connectorOpen', conn);
+        resolve(conn);
+      });
     });
     p.catch(noop);
     return p;
+  }
+
+  #connectWebSocket(where: string, opts: ConnectorOptions): Promise<Connection> {
+    let url: URL;
+    try {
+      url = new URL(opts.url as string);
+    } catch {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'url' must be a ws:// or wss:// URL, got ${String(opts.url)}`);
+    }
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'url' must be a ws:// or wss:// URL, got ${url.protocol}`);
+    }
+    for (const key of ['addr', 'port', 'path', 'bindAddr', 'ipv6', 'proxyHeader'] as const) {
+      if (opts[key] !== undefined) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: '${key}' does not go with 'url'`);
+    }
+    const secure = url.protocol === 'wss:';
+    if (!secure && opts.tls !== undefined && opts.tls !== false) {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'tls' options need a wss:// url`);
+    }
+    const protocols = opts.protocols ?? ['binary.ircv3.net', 'text.ircv3.net'];
+    const timeout = checkDuration(where, 'timeout', opts.timeout ?? DEFAULT_CONNECT_TIMEOUT);
+    const idle = checkDuration(where, 'idle', opts.idle ?? 0, true);
+    const limits = resolveLimits(where, this.#limits, opts.limits);
+    const clientTls = secure && typeof opts.tls === 'object' ? loadTlsFiles(where, opts.tls) : undefined;
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const connector = new Connector({
+      id: this.#nextConnectorId++,
+      addr: host,
+      port: Number(url.port === '' ? (secure ? 443 : 80) : url.port),
+      path: undefined,
+      url: url.href,
+      bindAddr: undefined,
+      family: net.isIPv6(host) ? 6 : net.isIPv4(host) ? 4 : undefined,
+      tls: secure,
+      proxy: false,
+      args: opts.args,
+    });
+    return this.#attempt(connector, timeout, idle, limits, opts.args, (done) =>
+      dialWebSocket({ url, protocols, origin: opts.origin, tls: clientTls, timeout, limits }, done),
+    );
   }
 
   /**
@@ -693,7 +773,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     return undefined;
   }
 
-  #open(listener: Listener, transport: StreamTransport, admissionKey: string | undefined): void {
+  #open(listener: Listener, transport: Transport, admissionKey: string | undefined): void {
     const config = listener.config;
     const conn = new Connection({
       id: this.#nextConnectionId++,
@@ -788,6 +868,32 @@ function checkFlood(where: string, flood: FloodOptions): FloodOptions {
   }
   if (flood.maxDelay !== undefined) checkDuration(where, 'flood.maxDelay', flood.maxDelay);
   return { ...flood };
+}
+
+function checkWebSocket(where: string, ws: boolean | WebSocketListenerOptions | undefined, limits: Limits): ListenerConfig['websocket'] {
+  if (ws === undefined || ws === false) return undefined;
+  const opts: WebSocketListenerOptions = ws === true ? {} : ws;
+  if (typeof opts !== 'object' || (opts as unknown) === null) {
+    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'websocket' must be true or { path, origins, forwardedFrom, ... }`);
+  }
+  checkKeys(`${where} websocket`, opts, WEBSOCKET_KEYS);
+  if (opts.path !== undefined && (typeof opts.path !== 'string' || !opts.path.startsWith('/'))) {
+    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: websocket.path must start with '/', e.g. '/webirc'`);
+  }
+  if (opts.origins !== undefined && (!Array.isArray(opts.origins) || opts.origins.some((o) => typeof o !== 'string'))) {
+    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: websocket.origins must be an array of origins, e.g. ['https://chat.example.net']`);
+  }
+  if (opts.onRequest !== undefined && typeof opts.onRequest !== 'function') {
+    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: websocket.onRequest must be a function (req, res) => void`);
+  }
+  // A frame far past the line limits is refused by ws (1009) before it is buffered.
+  const maxPayload = Math.min(limits.maxTagBytes + limits.maxBodyBytes, 1024 * 1024);
+  return {
+    acceptor: new WsAcceptor(opts, Number.isFinite(maxPayload) ? maxPayload : 1024 * 1024),
+    forwardedFrom: opts.forwardedFrom === undefined ? undefined : new CidrList(opts.forwardedFrom, `${where} websocket.forwardedFrom`),
+    upgradeTimeout: checkDuration(where, 'websocket.upgradeTimeout', opts.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT),
+    pingInterval: checkDuration(where, 'websocket.pingInterval', opts.pingInterval ?? DEFAULT_PING_INTERVAL, true),
+  };
 }
 
 function checkProxy(where: string, proxy: boolean | ProxyListenerOptions | undefined): ListenerConfig['proxy'] {

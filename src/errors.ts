@@ -146,3 +146,30 @@ export class IrcProxyError extends IrcsockError {
     super(code, message, options);
   }
 }
+
+export type IrcWebSocketCode =
+  | 'ERR_WS_ORIGIN'
+  | 'ERR_WS_PATH'
+  | 'ERR_WS_UPGRADE_TIMEOUT'
+  | 'ERR_WS_HANDSHAKE'
+  | 'ERR_WS_PING_TIMEOUT'
+  | 'ERR_WS_NO_COMPRESSED_LINK';
+
+/**
+ * A WebSocket upgrade refused (`ERR_WS_ORIGIN`, `ERR_WS_PATH`, a request not
+ * complete in time: `ERR_WS_UPGRADE_TIMEOUT`, not a valid upgrade:
+ * `ERR_WS_HANDSHAKE`), a peer that stopped answering pings
+ * (`ERR_WS_PING_TIMEOUT`), or a compressed link asked of a WebSocket
+ * connection (`ERR_WS_NO_COMPRESSED_LINK`: zlib exists only where there is a
+ * byte stream). Protocol errors on an open WebSocket keep the `ws` package's
+ * own codes (`WS_ERR_INVALID_UTF8`, `WS_ERR_UNSUPPORTED_MESSAGE_LENGTH`, …).
+ */
+export class IrcWebSocketError extends IrcsockError {
+  declare readonly code: IrcWebSocketCode;
+
+  // Not useless: it narrows `code` to the WebSocket codes.
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor
+  constructor(code: IrcWebSocketCode, message: string, options?: IrcsockErrorOptions) {
+    super(code, message, options);
+  }
+}

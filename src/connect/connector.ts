@@ -3,14 +3,16 @@ export type ConnectorId = number;
 /** An outgoing connection attempt (the seed's POEx::IRC::Backend::Connector). */
 export class Connector {
   readonly id: ConnectorId;
-  /** `tcp`, `tls` or `unix` (TLS over a Unix socket is `unix` with `tls: true`). */
-  readonly kind: 'tcp' | 'tls' | 'unix';
+  /** `tcp`, `tls`, `unix` (TLS over a Unix socket is `unix` with `tls: true`), `ws` or `wss`. */
+  readonly kind: 'tcp' | 'tls' | 'unix' | 'ws' | 'wss';
   /** Host name or address it connects to (`''` for a Unix socket). */
   readonly addr: string;
   /** 0 for a Unix socket. */
   readonly port: number;
   /** The socket file it connects to, for a Unix socket. */
   readonly path: string | undefined;
+  /** The URL of a WebSocket connector. */
+  readonly url: string | undefined;
   readonly bindAddr: string | undefined;
   /** 6 when asked for IPv6 or given an IPv6 address, 4 otherwise; `undefined` for a Unix socket. */
   readonly family: 4 | 6 | undefined;
@@ -26,6 +28,7 @@ export class Connector {
     addr: string;
     port: number;
     path: string | undefined;
+    url: string | undefined;
     bindAddr: string | undefined;
     family: 4 | 6 | undefined;
     tls: boolean;
@@ -36,10 +39,11 @@ export class Connector {
     this.addr = init.addr;
     this.port = init.port;
     this.path = init.path;
+    this.url = init.url;
     this.bindAddr = init.bindAddr;
     this.family = init.family;
     this.tls = init.tls;
-    this.kind = init.path !== undefined ? 'unix' : init.tls ? 'tls' : 'tcp';
+    this.kind = init.url !== undefined ? (init.tls ? 'wss' : 'ws') : init.path !== undefined ? 'unix' : init.tls ? 'tls' : 'tcp';
     this.proxy = init.proxy;
     this.args = init.args;
   }

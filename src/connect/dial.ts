@@ -1,9 +1,12 @@
+import type { IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import tls, { type ConnectionOptions } from 'node:tls';
 import type { Limits } from '../limits.js';
 import { StreamTransport } from '../transport/stream.js';
 import { tcpEndpoints } from '../transport/tcp.js';
 import { tlsInfo } from '../transport/tls.js';
+import { BINARY_PROTOCOL, TEXT_PROTOCOL, WsTransport } from '../transport/websocket.js';
+import { WebSocket } from 'ws';
 
 /** Where and how to dial: a TCP host and port, or a Unix socket path; plain or TLS. */
 export interface DialTarget {
@@ -96,4 +99,66 @@ function transportOf(target: DialTarget, socket: Socket): StreamTransport {
     maxOverlongBytes: limits.readQ,
     maxInflatePerRead: limits.maxInflatePerRead,
   });
+}
+
+/** A WebSocket connector's target: `ws://` or `wss://`, the subprotocols to offer, TLS options for wss. */
+export interface WebSocketDialTarget {
+  url: URL;
+  protocols: readonly string[];
+  origin: string | undefined;
+  tls: ConnectionOptions | undefined;
+  timeout: number;
+  limits: Readonly<Limits>;
+}
+
+/**
+ * Opens a WebSocket connector's wire: the HTTP upgrade offering the IRCv3
+ * subprotocols (binary first, so bytes pass exactly), TLS verified as for any
+ * connector on `wss://`; `done` is called exactly once.
+ */
+export function dialWebSocket(target: WebSocketDialTarget, done: (err: Error | undefined, transport: WsTransport | undefined) => void): Dial {
+  let settled = false;
+  let socket: Socket | undefined;
+  const secure = target.url.protocol === 'wss:';
+  const ws = new WebSocket(target.url, [...target.protocols], {
+    ...(secure ? target.tls : {}),
+    ...(target.origin === undefined ? {} : { origin: target.origin }),
+    handshakeTimeout: target.timeout,
+    maxPayload: Math.min(target.limits.maxTagBytes + target.limits.maxBodyBytes, 1024 * 1024),
+    perMessageDeflate: false,
+  });
+  const fail = (err: Error): void => {
+    if (settled) return;
+    settled = true;
+    ws.terminate();
+    done(err, undefined);
+  };
+  ws.once('upgrade', (res: IncomingMessage) => {
+    socket = res.socket;
+  });
+  ws.once('error', fail);
+  ws.once('open', () => {
+    if (settled) return;
+    settled = true;
+    ws.off('error', fail);
+    const s = socket as Socket;
+    const ends = tcpEndpoints(s);
+    const protocol = ws.protocol === BINARY_PROTOCOL || ws.protocol === TEXT_PROTOCOL ? ws.protocol : undefined;
+    done(
+      undefined,
+      new WsTransport({
+        ws,
+        socket: s,
+        kind: secure ? 'wss' : 'ws',
+        peer: ends.peer,
+        local: ends.local,
+        tls: s instanceof tls.TLSSocket ? tlsInfo(s) : undefined,
+        proxy: undefined,
+        websocket: { protocol, path: target.url.pathname, origin: target.origin, forwarded: false },
+        maxTagBytes: target.limits.maxTagBytes,
+        maxBodyBytes: target.limits.maxBodyBytes,
+      }),
+    );
+  });
+  return { abort: fail };
 }

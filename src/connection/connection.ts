@@ -5,6 +5,7 @@ import type { IrcMessage } from '../message/message.js';
 import { parseLine } from '../message/parse.js';
 import type { TlsInfo } from '../transport/tls.js';
 import type { Endpoint, ProxyFacts, Transport, TransportKind } from '../transport/transport.js';
+import type { WebSocketFacts } from '../transport/websocket.js';
 import { Flood } from './flood.js';
 
 export type ConnectionId = number;
@@ -58,7 +59,7 @@ export class Connection {
   readonly origin: 'listener' | 'connector';
   /** The id of that listener or connector. */
   readonly originId: number;
-  /** The wire: `tcp`, `tls`, `unix` (and `ws`, `wss`). */
+  /** The wire: `tcp`, `tls`, `unix`, `ws` or `wss`. */
   readonly kind: TransportKind;
   /** The peer's IP family; `undefined` on a Unix socket (unless a PROXY header named an IP client). */
   readonly family: 4 | 6 | undefined;
@@ -76,6 +77,8 @@ export class Connection {
   readonly tls: TlsInfo | undefined;
   /** The PROXY header and the proxy's own endpoint, on a listener that requires one. */
   readonly proxy: ProxyFacts | undefined;
+  /** On a WebSocket connection: the subprotocol, the request's path and origin. */
+  readonly websocket: WebSocketFacts | undefined;
   /** Handed on from the listener or connector that made this connection. */
   readonly args: unknown;
   readonly limits: Readonly<Limits>;
@@ -128,6 +131,7 @@ export class Connection {
     this.local = t.local;
     this.tls = t.tls;
     this.proxy = t.proxy;
+    this.websocket = t.websocket;
     const peer = t.peer;
     const local = t.local;
     this.family = 'family' in peer ? peer.family : undefined;
@@ -353,7 +357,7 @@ export class Connection {
             this.disconnectNow('Excess Flood', item);
             break;
           }
-          hooks.inputError(this, item as IrcLineTooLongError);
+          hooks.inputError(this, item as IrcLineTooLongError | IrcParseError);
           continue;
         }
         this.linesIn++;

@@ -3,6 +3,7 @@ import type { Admission } from '../admission/admission.js';
 import type { CidrList } from '../admission/cidr.js';
 import type { FloodOptions, Limits } from '../limits.js';
 import type { TlsAcceptor, TlsInfo } from '../transport/tls.js';
+import type { WsAcceptor } from '../transport/websocket.js';
 import type { Endpoint, ProxyFacts } from '../transport/transport.js';
 
 /** Who is knocking, as the `check` hook of a listener sees it. */
@@ -39,13 +40,22 @@ export interface ListenerConfig {
   readonly tlsAcceptor: TlsAcceptor | undefined;
   /** Trusted PROXY sources and the header deadline, when the listener requires a header. */
   readonly proxy: { readonly from: CidrList; readonly timeout: number } | undefined;
+  /** The WebSocket upgrade stage, on a WebSocket listener. */
+  readonly websocket:
+    | {
+        readonly acceptor: WsAcceptor;
+        readonly forwardedFrom: CidrList | undefined;
+        readonly upgradeTimeout: number;
+        readonly pingInterval: number;
+      }
+    | undefined;
 }
 
 /** A listening socket (the seed's POEx::IRC::Backend::Listener). */
 export class Listener {
   readonly id: ListenerId;
-  /** `tcp`, `tls` or `unix` (TLS over a Unix socket is `unix` with `tls: true`). */
-  readonly kind: 'tcp' | 'tls' | 'unix';
+  /** `tcp`, `tls`, `unix` (TLS over a Unix socket is `unix` with `tls: true`), `ws` or `wss`. */
+  readonly kind: 'tcp' | 'tls' | 'unix' | 'ws' | 'wss';
   /** The address it was asked to bind (`''` for a Unix socket). */
   readonly addr: string;
   /** The port it is bound to (the real one when it was asked for port 0); 0 for a Unix socket. */
@@ -58,6 +68,8 @@ export class Listener {
   readonly tls: boolean;
   /** Whether it requires a PROXY protocol header before anything else. */
   readonly proxy: boolean;
+  /** Whether it speaks WebSocket (IRCv3 WebSocket). */
+  readonly websocket: boolean;
   /** Idle time (ms) given to the connections it accepts. */
   readonly idle: number;
   /** Handed to every connection it accepts. */
@@ -88,7 +100,8 @@ export class Listener {
     this.path = init.path;
     this.family = init.family;
     this.tls = c.tlsAcceptor !== undefined;
-    this.kind = init.path !== undefined ? 'unix' : this.tls ? 'tls' : 'tcp';
+    this.websocket = c.websocket !== undefined;
+    this.kind = this.websocket ? (this.tls ? 'wss' : 'ws') : init.path !== undefined ? 'unix' : this.tls ? 'tls' : 'tcp';
     this.proxy = c.proxy !== undefined;
     this.idle = c.idle;
     this.args = c.args;

@@ -6,8 +6,10 @@ import type { ProxyEndpoint, ProxyHeader } from '../transport/proxy/header.js';
 import { readProxyHeader } from '../transport/proxy/read.js';
 import { StreamTransport } from '../transport/stream.js';
 import { tcpEndpoints } from '../transport/tcp.js';
+import { forwardedClient } from '../transport/forwarded.js';
 import { tlsInfo } from '../transport/tls.js';
-import type { Endpoint, ProxyFacts } from '../transport/transport.js';
+import type { Endpoint, ProxyFacts, Transport } from '../transport/transport.js';
+import { WsTransport, type Upgraded } from '../transport/websocket.js';
 import type { Listener } from './listener.js';
 
 /** Why a listener turned a peer away. */
@@ -44,7 +46,7 @@ export interface PipelineHost {
   refused(refusal: ConnectionRefusal): void;
   tlsFailed(listener: Listener, err: Error, peer: TlsFailurePeer): void;
   checkFailed(listener: Listener, err: unknown): void;
-  open(listener: Listener, transport: StreamTransport, admissionKey: string | undefined): void;
+  open(listener: Listener, transport: Transport, admissionKey: string | undefined): void;
   /** A socket waits in a stage: shutdown must wait for it to leave. */
   entered(): void;
   /** A tracked socket left the pipeline (as a connection or not): shutdown may settle. */
@@ -55,6 +57,8 @@ export interface PipelineHost {
 class Arrival {
   /** The secure socket once the TLS handshake is done. */
   secure: TLSSocket | undefined = undefined;
+  /** The WebSocket once the upgrade is done. */
+  upgraded: Upgraded | undefined = undefined;
   peer: Endpoint;
   local: Endpoint;
   proxy: ProxyFacts | undefined = undefined;
@@ -86,7 +90,7 @@ class Arrival {
  *   → PROXY header (the real client's address)
  *   → admission (lists, throttle and counts, on the real address)
  *   → TLS handshake
- *   → (WebSocket upgrade)
+ *   → WebSocket upgrade (and, behind a trusted reverse proxy, admission again on the client it names)
  *   → the application's `check` hook
  *   → a Connection, and `listenerOpen`.
  *
@@ -178,7 +182,7 @@ export class AcceptPipeline {
   #handshake(a: Arrival): void {
     const acceptor = this.#listener.config.tlsAcceptor;
     if (acceptor === undefined) {
-      this.#check(a);
+      this.#upgrade(a);
       return;
     }
     this.#track(a);
@@ -200,6 +204,49 @@ export class AcceptPipeline {
       }
       a.secure = secure;
       secure?.on('error', noop);
+      this.#upgrade(a);
+    });
+  }
+
+  #upgrade(a: Arrival): void {
+    const ws = this.#listener.config.websocket;
+    if (ws === undefined) {
+      this.#check(a);
+      return;
+    }
+    this.#track(a);
+    ws.acceptor.upgrade(a.socket, ws.upgradeTimeout, (err, up) => {
+      if (a.done) {
+        up?.ws.terminate();
+        return;
+      }
+      if (err !== undefined) {
+        this.#refuse(a, (err as { code?: string }).code ?? 'ERR_WS_HANDSHAKE', 'WebSocket upgrade refused', err);
+        return;
+      }
+      const upgraded = up as Upgraded;
+      a.upgraded = upgraded;
+      // Behind a trusted reverse proxy the client is the one its header names,
+      // and admission counts that client, not the proxy.
+      const trusted = ws.forwardedFrom;
+      if (trusted !== undefined && 'address' in a.peer && trusted.has(a.peer.address)) {
+        const client = forwardedClient(upgraded.req.headers, trusted);
+        if (client !== undefined) {
+          a.peer = { address: client, port: 0, family: client.includes(':') ? 6 : 4 };
+          upgraded.facts = { ...upgraded.facts, forwarded: true };
+          const admission = this.#listener.admission;
+          if (admission !== undefined) {
+            if (a.key !== undefined) admission.release(a.key);
+            a.key = undefined;
+            const verdict = admission.admit(client);
+            if (!verdict.ok) {
+              this.#refuse(a, verdict.code, verdict.reason);
+              return;
+            }
+            a.key = verdict.key;
+          }
+        }
+      }
       this.#check(a);
     });
   }
@@ -261,18 +308,39 @@ export class AcceptPipeline {
     }
     const limits = listener.config.limits;
     const secure = a.secure;
-    const transport = new StreamTransport({
-      socket: a.socket,
-      kind: listener.path !== undefined ? 'unix' : secure !== undefined ? 'tls' : 'tcp',
-      peer: a.peer,
-      local: a.local,
-      tls: secure === undefined ? undefined : tlsInfo(secure),
-      proxy: a.proxy,
-      maxTagBytes: limits.maxTagBytes,
-      maxBodyBytes: limits.maxBodyBytes,
-      maxOverlongBytes: limits.readQ,
-      maxInflatePerRead: limits.maxInflatePerRead,
-    });
+    const tls = secure === undefined ? undefined : tlsInfo(secure);
+    const upgraded = a.upgraded;
+    let transport: Transport;
+    if (upgraded !== undefined) {
+      const ws = new WsTransport({
+        ws: upgraded.ws,
+        socket: a.socket,
+        kind: secure !== undefined ? 'wss' : 'ws',
+        peer: a.peer,
+        local: a.local,
+        tls,
+        proxy: a.proxy,
+        websocket: upgraded.facts,
+        maxTagBytes: limits.maxTagBytes,
+        maxBodyBytes: limits.maxBodyBytes,
+      });
+      const stage = listener.config.websocket;
+      if (stage !== undefined) stage.acceptor.track(ws, stage.pingInterval);
+      transport = ws;
+    } else {
+      transport = new StreamTransport({
+        socket: a.socket,
+        kind: listener.path !== undefined ? 'unix' : secure !== undefined ? 'tls' : 'tcp',
+        peer: a.peer,
+        local: a.local,
+        tls,
+        proxy: a.proxy,
+        maxTagBytes: limits.maxTagBytes,
+        maxBodyBytes: limits.maxBodyBytes,
+        maxOverlongBytes: limits.readQ,
+        maxInflatePerRead: limits.maxInflatePerRead,
+      });
+    }
     host.open(listener, transport, key);
     if (wasTracked) host.left();
   }
@@ -318,15 +386,22 @@ export class AcceptPipeline {
     this.#leave(a);
     if (a.key !== undefined) listener.admission?.release(a.key);
     a.key = undefined;
-    if (!socket.destroyed) {
-      const canWrite = !code.startsWith('ERR_PROXY') && (a.secure !== undefined || listener.config.tlsAcceptor === undefined);
+    if (a.upgraded !== undefined) {
+      // An open WebSocket: the refusal is its close frame (1008, policy violation).
+      a.upgraded.ws.close(1008, reason.slice(0, 120));
+    } else if (!socket.destroyed) {
+      // A WebSocket listener's peer speaks HTTP until the upgrade, and its refusals answer in HTTP already.
+      const canWrite =
+        !code.startsWith('ERR_PROXY') &&
+        listener.config.websocket === undefined &&
+        (a.secure !== undefined || listener.config.tlsAcceptor === undefined);
       if (canWrite) {
         socket.on('error', noop);
         socket.end(errorLine(addr === '' ? '*' : addr, reason));
         socket.once('finish', () => socket.destroy());
         // A peer that does not read gets no more than the usual linger.
         setTimeout(() => socket.destroy(), 2_000).unref();
-      } else {
+      } else if (!code.startsWith('ERR_WS')) {
         socket.destroy();
       }
     }

@@ -41,6 +41,7 @@ export class StreamTransport implements Transport {
   readonly local: Endpoint;
   readonly tls: TlsInfo | undefined;
   readonly proxy: ProxyFacts | undefined;
+  readonly websocket = undefined;
   bytesIn = 0;
   bytesOut = 0;
   compressed = false;

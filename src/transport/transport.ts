@@ -6,9 +6,14 @@
  * one message per line.
  */
 import type { Socket } from 'node:net';
+import type { IrcParseError } from '../errors.js';
 import type { DecodedLine } from '../framing/line-decoder.js';
 import type { ProxyHeader } from './proxy/header.js';
 import type { TlsInfo } from './tls.js';
+import type { WebSocketFacts } from './websocket.js';
+
+/** What `next()` yields: a line, or the error for one dropped (too long, or on a message transport no line at all). */
+export type TransportLine = DecodedLine | IrcParseError;
 
 /** Which wire a connection runs over. */
 export type TransportKind = 'tcp' | 'tls' | 'unix' | 'ws' | 'wss';
@@ -46,6 +51,8 @@ export interface TransportFacts {
   readonly local: Endpoint;
   readonly tls: TlsInfo | undefined;
   readonly proxy: ProxyFacts | undefined;
+  /** What a WebSocket connection negotiated (subprotocol, path, origin); `undefined` on a stream. */
+  readonly websocket: WebSocketFacts | undefined;
 }
 
 /** What a transport tells its connection, from its own I/O callbacks. */
@@ -68,7 +75,7 @@ export interface Transport extends TransportFacts {
   /** Starts I/O: from now on the sink hears of input, drains and the close. */
   attach(sink: TransportSink): void;
   /** The next line, the error for a line dropped, or `undefined` when no complete line waits. */
-  next(): DecodedLine | undefined;
+  next(): TransportLine | undefined;
   /** Received bytes held and not yet taken as lines (what a ReadQ bounds). */
   readonly buffered: number;
   /** Takes formatted lines, CRLF included. */
