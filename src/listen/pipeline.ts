@@ -12,6 +12,9 @@ import type { Endpoint, ProxyFacts, Transport } from '../transport/transport.js'
 import { WsTransport, type Upgraded } from '../transport/websocket.js';
 import type { Listener } from './listener.js';
 
+/** How long a refused peer has to take its ERROR line before the socket is destroyed. */
+const REFUSAL_LINGER = 2_000;
+
 /** Why a listener turned a peer away. */
 export interface ConnectionRefusal {
   listener: Listener;
@@ -280,7 +283,7 @@ export class AcceptPipeline {
     };
     let verdict: boolean | string | Promise<boolean | string>;
     try {
-      verdict = check({ addr, port, peer: a.peer, proxy: a.proxy, tls: secure, listener });
+      verdict = check({ addr, port, peer: a.peer, proxy: a.proxy, tls: secure, websocket: a.upgraded?.facts, listener });
     } catch (err) {
       failed(err);
       return;
@@ -399,8 +402,10 @@ export class AcceptPipeline {
         socket.on('error', noop);
         socket.end(errorLine(addr === '' ? '*' : addr, reason));
         socket.once('finish', () => socket.destroy());
-        // A peer that does not read gets no more than the usual linger.
-        setTimeout(() => socket.destroy(), 2_000).unref();
+        // A peer that does not read gets no more than the usual linger; the timer goes with the socket,
+        // so a storm of refusals does not keep thousands of dead sockets for those 2 s.
+        const linger = setTimeout(() => socket.destroy(), REFUSAL_LINGER).unref();
+        socket.once('close', () => { clearTimeout(linger); });
       } else if (!code.startsWith('ERR_WS')) {
         socket.destroy();
       }

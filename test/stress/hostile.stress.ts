@@ -347,6 +347,9 @@ const CHURN_KINDS: readonly ChurnKind[] = [
   'join',
 ];
 
+/** Heap used after GC at the end of the churn part's warm-up round. */
+const churnHeapMark = new WeakMap<PartEnv, number>();
+
 async function churnCycle(port: number, i: number, kind: ChurnKind): Promise<string | undefined> {
   const socket = net.connect({ host: '127.0.0.1', port });
   let error: string | undefined;
@@ -424,6 +427,15 @@ test('4 churn: 20,000 connect/disconnect cycles, 200 at a time', { timeout: PART
       const concurrency = 200;
       const kinds: Partial<Record<ChurnKind, number>> = {};
       const errors: Record<string, number> = {};
+      // A warm-up round first: what the first cycles leave for good (optimised code, inline caches, the
+      // admission table's first window) is not a leak, and would otherwise count against the bound.
+      const warmup = scaled(2_000, 100);
+      await pool(warmup, concurrency, async (i) => {
+        const err = await churnCycle(env.port, cycles + i, CHURN_KINDS[i % CHURN_KINDS.length] as ChurnKind);
+        if (err !== undefined) errors[`warm-up ${err}`] = (errors[`warm-up ${err}`] ?? 0) + 1;
+      });
+      await tablesAtBaseline(env, 15_000);
+      churnHeapMark.set(env, (await env.relay.gc()).heapUsed);
       const started = performance.now();
       await pool(cycles, concurrency, async (i) => {
         const kind = CHURN_KINDS[i % CHURN_KINDS.length] as ChurnKind;
@@ -453,13 +465,13 @@ test('4 churn: 20,000 connect/disconnect cycles, 200 at a time', { timeout: PART
       );
       env.check(same, `handles not back at baseline: ${JSON.stringify(sorted(last.handles))} (baseline ${JSON.stringify(sorted(env.base.handles))})`);
       const final = await env.relay.gc();
-      const heapGrowth = final.heapUsed - env.base.heapUsed;
-      env.check(heapGrowth <= 4 * MiB, `heap after GC grew by ${mib(heapGrowth)} MiB over 20,000 cycles (bound 4 MiB)`);
+      const heapGrowth = final.heapUsed - (churnHeapMark.get(env) ?? env.base.heapUsed);
+      env.check(heapGrowth <= 4 * MiB, `heap after GC grew by ${mib(heapGrowth)} MiB over 20,000 cycles after the warm-up (bound 4 MiB)`);
       Object.assign(env.figures, {
         handles: `${tally(final.handles, 8)}(=baseline)`,
         connections: `${final.connections}(=baseline)`,
         admissionActive: final.admission.map((a) => a.active).join(','),
-        heapGrowthAfterGc: `${mib(heapGrowth)}MiB(≤4)`,
+        heapGrowthAfterGc: `${mib(heapGrowth)}MiB(≤4, from the warm-up mark)`,
         opened: final.opened,
       });
     },
