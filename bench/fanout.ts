@@ -8,16 +8,30 @@
  * server-CPU-second (the server process's own `process.cpuUsage()` over the
  * measured window), median of the runs.
  *
+ *
+ * Transport rows: the same servers over a Unix-domain socket in a temporary
+ * directory (`ircsock-unix`, `plain-unix`), and the ircsock server behind a
+ * listener that requires a PROXY header, each client sending a v2 header
+ * first (`ircsock-proxy2`; the header is read once per connection, before
+ * the measured window: the row shows that the transport adds no per-line cost).
+ *
+ * `--baseline DIR`: also run DIR's own built ircsock server
+ * (DIR/build/bench/servers/ircsock.js, on DIR/build/src) as `ircsock@baseline`,
+ * interleaved with the others, for a before/after comparison in one run.
+ * A second table gives the paired ratios (each run's pair, then the median).
+ *
  *   node build/bench/fanout.js [--runs 3] [--duration 5] [--warmup 1]
  *                              [--clients 200] [--senders 4]
  *                              [--inflight 128] [--batch 16]
- *                              [--servers ircsock,plain] [--profile DIR] [--track]
+ *                              [--servers ircsock,plain,...] [--baseline DIR]
+ *                              [--profile DIR] [--track]
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LoadGen, type Mark } from './lib/loadgen.js';
 import { parseSocketBenchArgs } from './lib/options.js';
-import { ServerProcess, type ServerSpec, type ServerStats } from './lib/server.js';
+import { printPairs, type Pair } from './lib/pairs.js';
+import { baselineSpec, ServerProcess, type ServerSpec, type ServerStats } from './lib/server.js';
 import { cpuSeconds, median, spread } from './lib/stats.js';
 import { fmt, printTable, ratio } from './lib/table.js';
 import { measureWindow } from './lib/window.js';
@@ -27,11 +41,25 @@ export const FANOUT_SERVERS: readonly ServerSpec[] = [
   { label: 'plain', module: 'plain', args: ['--mode', 'queue'] },
   { label: 'plain-cork', module: 'plain', args: ['--mode', 'cork'] },
   { label: 'plain-chunk', module: 'plain', args: ['--mode', 'chunk'] },
+  // Transports: a Unix-domain socket, and TCP with a PROXY v2 header per connection.
+  { label: 'ircsock-unix', module: 'ircsock', transport: 'unix' },
+  { label: 'plain-unix', module: 'plain', args: ['--mode', 'queue'], transport: 'unix' },
+  { label: 'ircsock-proxy2', module: 'ircsock', transport: 'proxy-v2' },
 ];
 /** The ratio column compares this server… */
 const SUBJECT = 'ircsock';
 /** …to this one, the ceiling of the issue. */
 const CEILING = 'plain';
+/** The label of `--baseline DIR`'s ircsock server. */
+export const BASELINE = 'ircsock@baseline';
+/** The paired comparisons of the second table: `row / reference`, when both ran. */
+const PAIRS: readonly Pair[] = [
+  { row: SUBJECT, reference: BASELINE, what: 'this checkout / the baseline checkout (target: ≥ 0.97× per CPU-s)' },
+  { row: 'ircsock-unix', reference: SUBJECT, what: 'Unix socket / TCP' },
+  { row: 'plain-unix', reference: CEILING, what: 'Unix socket / TCP, plain net' },
+  { row: 'ircsock-unix', reference: 'plain-unix', what: 'ircsock / plain over Unix sockets' },
+  { row: 'ircsock-proxy2', reference: SUBJECT, what: 'PROXY v2 listener / TCP listener without' },
+];
 
 interface RunResult {
   deliveriesPerSec: number;
@@ -62,7 +90,7 @@ async function oneRun(spec: ServerSpec, gen: LoadGen, cfg: FanoutConfig): Promis
   const execArgv = cfg.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(cfg.profile)}`, `--cpu-prof-name=${spec.label}-${Date.now()}.cpuprofile`];
   const server = await ServerProcess.start(spec, { execArgv, maxLifetime: 120_000 });
   try {
-    const opened = await gen.open({ host: '127.0.0.1', port: server.port, count: cfg.clients, timeout: 20_000 });
+    const opened = await gen.open({ ...server.target, count: cfg.clients, timeout: 20_000 });
     if (opened.opened !== cfg.clients) throw new Error(`${spec.label}: opened ${opened.opened} of ${cfg.clients} clients (${opened.firstError ?? ''})`);
     await server.waitForConnections(cfg.clients, 10_000);
     const fanout = cfg.clients - 1;
@@ -122,8 +150,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     profile: o.profile,
   };
   const runs = Math.max(1, o.runs ?? 3);
-  const specs = o.servers === undefined ? FANOUT_SERVERS : FANOUT_SERVERS.filter((s) => o.servers?.includes(s.label));
+  const specs = o.servers === undefined ? [...FANOUT_SERVERS] : FANOUT_SERVERS.filter((s) => o.servers?.includes(s.label));
   if (specs.length === 0) throw new Error(`--servers: choose from ${FANOUT_SERVERS.map((s) => s.label).join(', ')}`);
+  if (o.baseline !== undefined) specs.push(baselineSpec(FANOUT_SERVERS[0] as ServerSpec, o.baseline, BASELINE));
 
   const gen = await LoadGen.start({ fdLimit: cfg.clients + 1024, maxLifetime: runs * specs.length * 60_000 });
   const results = new Map<string, RunResult[]>(specs.map((s) => [s.label, []]));
@@ -194,10 +223,17 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       'deliveries = lines received by the clients; CPU = the server process\'s own process.cpuUsage() (user+system) over the measured window.',
       'plain = net server, Buffer.indexOf line splitting, no IRC parsing, each line queued to each other socket and written once per event-loop turn (ircsock\'s write strategy);',
       '  plain-cork = socket.write() per line, corked per turn (the textbook idiom); plain-chunk = the complete lines of each read as one buffer (no per-line work: a floor, not a line relay).',
+      'ircsock-unix, plain-unix: the same servers on a Unix-domain socket in a temporary directory; ircsock-proxy2: a TCP listener with proxy: true,',
+      '  each client sending a PROXY v2 header (its own endpoints) first — read once per connection before the measured window, so the row shows any per-line cost of the transport.',
       `spread = half the max−min range over runs. Target (issue 3): ${SUBJECT} ≥ 0.80× ${CEILING} per server-CPU-second — this run: ${Number.isFinite(perCpuRatio) ? perCpuRatio.toFixed(2) : '—'}×.`,
       ...(problems.length > 0 ? problems.map((p) => `WARNING ${p}`) : ['Every expected delivery arrived; no client was dropped.']),
+      ...(o.baseline === undefined ? [] : [`${BASELINE} = the ircsock server built in ${o.baseline} (its own build/bench/servers/ircsock.js and build/src/).`]),
     ],
   );
+  printPairs(`Fan-out, rows against each other (${runs} rounds)`, PAIRS, results, [
+    { title: 'per CPU-s', value: (r) => r.perCpuSec },
+    { title: 'per s', value: (r) => r.deliveriesPerSec },
+  ]);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

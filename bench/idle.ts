@@ -6,12 +6,26 @@
  * ircsock backend (every connection with the default 180 s idle timer) and
  * the plain `net` server. Each run starts fresh processes.
  *
+ * `--baseline DIR`: also run DIR's own built ircsock server
+ * (DIR/build/bench/servers/ircsock.js, on DIR/build/src) as `ircsock@baseline`,
+ * interleaved with the others; a second table gives the paired ratios.
+ * `--servers` may also name `ircsock-unix` and `ircsock-proxy2` (not run by
+ * default): the same server on a Unix socket, or behind a PROXY v2 header.
+ * `--heap-snapshot DIR`: each ircsock server writes a V8 heap snapshot into
+ * DIR once its connections are open (after the RSS reading), for
+ * `node build/bench/profile.js heap FILE`.
+ *
  *   node build/bench/idle.js [--conns 10000] [--runs 3] [--servers ircsock,plain]
+ *                            [--baseline DIR] [--heap-snapshot DIR]
  */
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { LoadGen } from './lib/loadgen.js';
 import { parseSocketBenchArgs, sleep } from './lib/options.js';
-import { ServerProcess, type ServerSpec } from './lib/server.js';
+import { printPairs, type Pair } from './lib/pairs.js';
+import { baselineSpec, ServerProcess, type ServerSpec } from './lib/server.js';
 import { median, spread } from './lib/stats.js';
 import { bytes, fmt, printTable, ratio } from './lib/table.js';
 
@@ -19,8 +33,21 @@ export const IDLE_SERVERS: readonly ServerSpec[] = [
   { label: 'ircsock', module: 'ircsock' },
   { label: 'plain', module: 'plain', args: ['--mode', 'queue'] },
 ];
+/** Run only when `--servers` names them. */
+export const IDLE_EXTRA_SERVERS: readonly ServerSpec[] = [
+  { label: 'ircsock-unix', module: 'ircsock', transport: 'unix' },
+  { label: 'ircsock-proxy2', module: 'ircsock', transport: 'proxy-v2' },
+];
 const SUBJECT = 'ircsock';
 const BASELINE = 'plain';
+/** The label of `--baseline DIR`'s ircsock server. */
+const BEFORE = 'ircsock@baseline';
+const PAIRS: readonly Pair[] = [
+  { row: SUBJECT, reference: BEFORE, what: 'this checkout / the baseline checkout (target: ≤ 1.03× RSS)' },
+  { row: SUBJECT, reference: BASELINE, what: 'ircsock / plain net (target: ≤ 1.30× RSS)' },
+  { row: 'ircsock-unix', reference: SUBJECT, what: 'Unix socket / TCP' },
+  { row: 'ircsock-proxy2', reference: SUBJECT, what: 'PROXY v2 listener / TCP listener without' },
+];
 
 export interface IdleResult {
   rssPerConn: number;
@@ -41,12 +68,15 @@ export interface IdleOptions {
   autoPong?: boolean;
   /** Extra node flags for the server (profiling). */
   execArgv?: string[];
+  /** Have the server write a heap snapshot into this directory once the connections are open. */
+  heapSnapshot?: string;
 }
 
 /** One fresh server: `conns` clients open and silent; RSS and heap per connection after `global.gc()`. */
 export async function measureIdle(spec: ServerSpec, o: IdleOptions): Promise<IdleResult> {
   const fdLimit = o.conns + 1024;
-  const server = await ServerProcess.start(spec, { execArgv: ['--expose-gc', ...(o.execArgv ?? [])], fdLimit, maxLifetime: 180_000 });
+  const snapshotArgs = o.heapSnapshot === undefined ? [] : ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${resolve(o.heapSnapshot)}`];
+  const server = await ServerProcess.start(spec, { execArgv: ['--expose-gc', ...snapshotArgs, ...(o.execArgv ?? [])], fdLimit, maxLifetime: 180_000 });
   let gen: LoadGen | undefined;
   try {
     gen = await LoadGen.start({ fdLimit, maxLifetime: 180_000 });
@@ -55,8 +85,7 @@ export async function measureIdle(spec: ServerSpec, o: IdleOptions): Promise<Idl
     const before = await server.gcStats();
     if (!before.gc) throw new Error(`${spec.label}: global.gc() is not available (run the server with --expose-gc)`);
     const opened = await gen.open({
-      host: '127.0.0.1',
-      port: server.port,
+      ...server.target,
       count: o.conns,
       concurrency: 256,
       greet: o.greet,
@@ -69,6 +98,7 @@ export async function measureIdle(spec: ServerSpec, o: IdleOptions): Promise<Idl
     await gen.settle(300, 10_000);
     const after = await server.gcStats();
     if (after.connections !== o.conns) throw new Error(`${spec.label}: ${after.connections} connections at the end, not ${o.conns}`);
+    if (o.heapSnapshot !== undefined) await heapSnapshot(server, resolve(o.heapSnapshot));
     return {
       rssPerConn: (after.rss - before.rss) / o.conns,
       heapPerConn: (after.heapUsed - before.heapUsed) / o.conns,
@@ -84,12 +114,44 @@ export async function measureIdle(spec: ServerSpec, o: IdleOptions): Promise<Idl
   }
 }
 
+/**
+ * Signals the server (started with `--heapsnapshot-signal=SIGUSR2`) to write a
+ * heap snapshot into `dir`, and waits until the new file stops growing.
+ */
+async function heapSnapshot(server: ServerProcess, dir: string): Promise<void> {
+  const snapshots = async (): Promise<string[]> => (await readdir(dir)).filter((f) => f.endsWith('.heapsnapshot') && f.includes(`.${server.pid}.`));
+  const known = new Set(await snapshots());
+  process.kill(server.pid, 'SIGUSR2');
+  const deadline = Date.now() + 120_000;
+  let last = -1;
+  for (;;) {
+    await sleep(500);
+    const file = (await snapshots()).find((f) => !known.has(f));
+    if (file !== undefined) {
+      const size = (await stat(join(dir, file))).size;
+      // The server answers only once the (synchronous) snapshot is written.
+      if (size > 0 && size === last) {
+        await server.stats();
+        process.stderr.write(`  heap snapshot of ${server.spec.label}: ${join(dir, file)}\n`);
+        return;
+      }
+      last = size;
+    }
+    if (Date.now() > deadline) throw new Error(`${server.spec.label}: no heap snapshot in ${dir} after 120 s`);
+  }
+}
+
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
   const o = parseSocketBenchArgs(argv);
+  const snapshotDir = parseArgs({ args: [...argv], options: { 'heap-snapshot': { type: 'string' } }, strict: false }).values['heap-snapshot'];
+  if (snapshotDir !== undefined && typeof snapshotDir !== 'string') throw new Error('--heap-snapshot takes a directory');
+  if (snapshotDir !== undefined) await mkdir(snapshotDir, { recursive: true });
   const conns = o.conns ?? 10_000;
   const runs = Math.max(1, o.runs ?? 3);
-  const specs = o.servers === undefined ? IDLE_SERVERS : IDLE_SERVERS.filter((s) => o.servers?.includes(s.label));
-  if (specs.length === 0) throw new Error(`--servers: choose from ${IDLE_SERVERS.map((s) => s.label).join(', ')}`);
+  const all = [...IDLE_SERVERS, ...IDLE_EXTRA_SERVERS];
+  const specs = o.servers === undefined ? [...IDLE_SERVERS] : all.filter((s) => o.servers?.includes(s.label));
+  if (specs.length === 0) throw new Error(`--servers: choose from ${all.map((s) => s.label).join(', ')}`);
+  if (o.baseline !== undefined) specs.push(baselineSpec(IDLE_SERVERS[0] as ServerSpec, o.baseline, BEFORE));
 
   const results = new Map<string, IdleResult[]>(specs.map((s) => [s.label, []]));
   for (let run = 0; run < runs; run++) {
@@ -97,7 +159,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     for (const spec of order) {
       // Each client sends one line, as a registered client would have: neither server relays it,
       // and ircsock drops connections that send no line within limits.firstLineTimeout.
-      const r = await measureIdle(spec, { conns, greet: ['NICK idle{i}'] });
+      const snapshot = snapshotDir !== undefined && spec.module === 'ircsock' ? { heapSnapshot: snapshotDir } : {};
+      const r = await measureIdle(spec, { conns, greet: ['NICK idle{i}'], ...snapshot });
       results.get(spec.label)?.push(r);
       process.stderr.write(`  idle run ${run + 1}/${runs} ${spec.label}: RSS ${bytes(r.rssBefore)} → ${bytes(r.rssAfter)}, ${fmt(r.rssPerConn)} B/connection (heap ${fmt(r.heapPerConn)} B)\n`);
     }
@@ -137,8 +200,13 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       'ircsock: Backend listener with the default idle timer (180 s), so one timer per connection is counted; plain: net server (the fan-out ceiling).',
       'Each client connects and sends one line (NICK), then stays silent. B/conn = (after − before) / connections.',
       `Target (issue 3): ${SUBJECT} ≤ 1.30× ${BASELINE} RSS per connection — this run: ${Number.isFinite(r) ? r.toFixed(2) : '—'}×.`,
+      ...(o.baseline === undefined ? [] : [`${BEFORE} = the ircsock server built in ${o.baseline} (its own build/bench/servers/ircsock.js and build/src/).`]),
     ],
   );
+  printPairs(`Idle memory, rows against each other (${runs} rounds; lower is leaner)`, PAIRS, results, [
+    { title: 'RSS/conn', value: (x) => x.rssPerConn },
+    { title: 'heap/conn', value: (x) => x.heapPerConn },
+  ]);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -33,6 +33,7 @@ export { Connector, type ConnectorId } from './connect/connector.js';
 export { DEFAULT_LIMITS, type Limits, type FloodOptions } from './limits.js';
 export type { TlsInfo } from './transport/tls.js';
 export type { TransportKind, Endpoint, IpEndpoint, UnixEndpoint, ProxyFacts } from './transport/transport.js';
+export { BINARY_PROTOCOL, TEXT_PROTOCOL, type WebSocketFacts, type WebSocketListenerOptions } from './transport/websocket.js';
 export {
   encodeProxyHeader,
   type ProxyHeaderInit,

@@ -20,10 +20,20 @@
 import net, { type Socket } from 'node:net';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { emitToParent, serveParent } from './child.js';
+import { proxyHeader } from './proxy-header.js';
 
 export interface OpenCommand {
-  host: string;
-  port: number;
+  /** TCP: host and port; or `path`. */
+  host?: string;
+  port?: number;
+  /** A Unix-domain socket to connect to instead of host and port. */
+  path?: string;
+  /**
+   * Send a PROXY header of this version before anything else (TCP only),
+   * naming the client's own socket endpoints: what a load balancer in front
+   * of the server would send (see `proxy-header.ts`).
+   */
+  proxy?: 1 | 2;
   count: number;
   /** Connections being set up at once. Default 200. */
   concurrency?: number;
@@ -356,7 +366,7 @@ function pong(c: Client, buf: Buffer): void {
 
 function openOne(cmd: OpenCommand, idx: number): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: cmd.host, port: cmd.port });
+    const sock = cmd.path !== undefined ? net.connect({ path: cmd.path }) : net.connect({ host: cmd.host, port: cmd.port as number });
     const c: Client = { idx, sock, part: undefined, nextSeq: undefined, blocked: false };
     let ready = false;
     let seen = '';
@@ -367,13 +377,17 @@ function openOne(cmd: OpenCommand, idx: number): Promise<Client> {
         reject(err);
       }
     };
+    // A Unix socket whose accept backlog is full refuses at once with EAGAIN (TCP
+    // would queue the SYN): open() tries again, and it counts as no error.
+    let backlogFull = false;
     sock.setNoDelay(true);
-    sock.on('error', (err) => {
-      errors++;
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EAGAIN' && cmd.path !== undefined && sock.connecting) backlogFull = true;
+      else errors++;
       fail(err);
     });
     sock.on('close', () => {
-      closed++;
+      if (!backlogFull) closed++;
       fail(new Error('closed during setup'));
     });
     sock.on('data', (buf: Buffer) => {
@@ -388,6 +402,12 @@ function openOne(cmd: OpenCommand, idx: number): Promise<Client> {
       onData(c, buf);
     });
     sock.once('connect', () => {
+      if (cmd.proxy !== undefined) {
+        // Its own write, as a proxy sends it before relaying the client's first bytes.
+        const local = { address: sock.localAddress ?? '', port: sock.localPort ?? 0 };
+        const remote = { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 };
+        sock.write(proxyHeader(cmd.proxy, local, remote));
+      }
       if (cmd.greet !== undefined && cmd.greet.length > 0) {
         sock.write(cmd.greet.map((l) => `${l.replaceAll('{i}', String(idx))}\r\n`).join(''));
       }
@@ -400,6 +420,8 @@ function openOne(cmd: OpenCommand, idx: number): Promise<Client> {
 }
 
 async function open(cmd: OpenCommand): Promise<{ opened: number; failed: number; firstError?: string; ms: number }> {
+  if (cmd.path === undefined && (cmd.host === undefined || cmd.port === undefined)) throw new Error('open: give host and port, or path');
+  if (cmd.path !== undefined && cmd.proxy !== undefined) throw new Error('open: PROXY headers are sent over TCP only');
   const t0 = performance.now();
   const concurrency = cmd.concurrency ?? 200;
   const deadline = t0 + (cmd.timeout ?? 60_000);
@@ -411,11 +433,18 @@ async function open(cmd: OpenCommand): Promise<{ opened: number; failed: number;
   const worker = async (): Promise<void> => {
     while (next < cmd.count && performance.now() < deadline) {
       const i = next++;
-      try {
-        slots[i] = await openOne(cmd, base + i);
-      } catch (err) {
-        failed++;
-        firstError ??= err instanceof Error ? `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}` : String(err);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          slots[i] = await openOne(cmd, base + i);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EAGAIN' && cmd.path !== undefined && attempt < 500 && performance.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 5));
+            continue;
+          }
+          failed++;
+          firstError ??= err instanceof Error ? `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}` : String(err);
+        }
+        break;
       }
     }
   };

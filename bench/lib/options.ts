@@ -21,6 +21,11 @@ export interface SocketBenchOptions {
   batch: number | undefined;
   /** Tracking mode: latency and lost/reordered lines (costlier generator). */
   track: boolean;
+  /**
+   * Another checkout of the project, built (`npm ci && npx tsc -p tsconfig.json`):
+   * the fan-out and idle benches also run its ircsock server, side by side.
+   */
+  baseline: string | undefined;
 }
 
 export function parseSocketBenchArgs(argv: readonly string[]): SocketBenchOptions {
@@ -38,6 +43,7 @@ export function parseSocketBenchArgs(argv: readonly string[]): SocketBenchOption
       inflight: { type: 'string' },
       batch: { type: 'string' },
       track: { type: 'boolean' },
+      baseline: { type: 'string' },
     },
     strict: false,
   });
@@ -68,6 +74,7 @@ export function parseSocketBenchArgs(argv: readonly string[]): SocketBenchOption
     inflight: num('inflight', true),
     batch: num('batch', true),
     track: values.track === true,
+    baseline: str('baseline'),
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * What every server under test shares: it runs as a child process of the
- * benchmark, reports its port with a `ready` event, and answers `stats`
+ * benchmark, reports its port (and socket file, and whether it requires a
+ * PROXY header) with a `ready` event, and answers `stats`
  * (its own `process.cpuUsage()`, `memoryUsage()` and connection count) and
  * `gc` (collect, when started with `--expose-gc`, then `stats`).
  */
@@ -18,7 +19,12 @@ export interface ServerStats {
 }
 
 export interface ServerUnderTest {
+  /** 0 for a Unix-socket server. */
   port: number;
+  /** The socket file, for a server listening on a Unix socket (`--path`). */
+  path?: string;
+  /** Whether the listener requires a PROXY header (`--proxy`). */
+  proxy?: boolean;
   connections(): number;
   close(): Promise<void> | void;
 }
@@ -55,5 +61,5 @@ export async function runServer(start: () => Promise<ServerUnderTest>): Promise<
     },
     () => srv.close(),
   );
-  emitToParent('ready', { port: srv.port, pid: process.pid });
+  emitToParent('ready', { port: srv.port, path: srv.path, proxy: srv.proxy === true, pid: process.pid });
 }

@@ -2,9 +2,17 @@
  * The ircsock server under test: one Backend, one listener on 127.0.0.1 with
  * the default idle timer (180 s) and default limits, and an `input` handler that re-sends each
  * PRIVMSG to every other connection — formatted once by `backend.send`.
+ *
+ * `--path FILE`: listen on a Unix-domain socket at FILE instead.
+ * `--proxy`: the listener requires a PROXY header (`proxy: true`: trusted from loopback).
  */
 import { Backend, type Connection } from '../../src/index.js';
 import { runServer } from './harness.js';
+
+const pathArg = process.argv.indexOf('--path');
+const path = pathArg >= 0 ? process.argv[pathArg + 1] : undefined;
+if (pathArg >= 0 && (path === undefined || path === '')) throw new Error('--path FILE');
+const proxy = process.argv.includes('--proxy');
 
 await runServer(async () => {
   const backend = new Backend();
@@ -21,10 +29,16 @@ await runServer(async () => {
     backend.send(msg, ...conns.filter((c) => c !== conn));
   });
   // Defaults throughout, except room for the idle benchmark's 10,000 connections
-  // (admission's default maxTotal is 10,000; loopback is exempt from the per-IP limits).
-  const listener = await backend.createListener({ addr: '127.0.0.1', port: 0, admission: { maxTotal: 100_000 } });
+  // (admission's default maxTotal is 10,000; loopback is exempt from the per-IP limits,
+  // and only maxTotal applies to Unix-socket peers).
+  const admission = { maxTotal: 100_000 };
+  const listener = await backend.createListener(
+    { ...(path !== undefined ? { path } : { addr: '127.0.0.1', port: 0 }), admission, ...(proxy ? { proxy: true } : {}) },
+  );
   return {
     port: listener.port,
+    ...(listener.path !== undefined ? { path: listener.path } : {}),
+    proxy: listener.proxy,
     connections: () => backend.connections.size,
     close: () => backend.shutdown(),
   };

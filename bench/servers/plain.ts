@@ -14,6 +14,8 @@
  * - `chunk` ("plain-chunk"): the complete lines of each read written as one
  *   buffer to each other socket — no per-line work at all; a lower bound on
  *   the cost of relaying bytes, not of relaying lines.
+ *
+ * `--path FILE`: listen on a Unix-domain socket at FILE instead of 127.0.0.1.
  */
 import net, { type Socket } from 'node:net';
 import { runServer } from './harness.js';
@@ -24,6 +26,10 @@ const PRIVMSG = Buffer.from('PRIVMSG ');
 const modeArg = process.argv.indexOf('--mode');
 const mode = modeArg >= 0 ? process.argv[modeArg + 1] : 'queue';
 if (mode !== 'queue' && mode !== 'cork' && mode !== 'chunk') throw new Error(`--mode queue|cork|chunk, not ${String(mode)}`);
+// `--path FILE`: listen on a Unix-domain socket instead of 127.0.0.1.
+const pathArg = process.argv.indexOf('--path');
+const path = pathArg >= 0 ? process.argv[pathArg + 1] : undefined;
+if (pathArg >= 0 && (path === undefined || path === '')) throw new Error('--path FILE');
 
 interface Peer {
   sock: Socket;
@@ -109,9 +115,10 @@ await runServer(async () => {
       if (i >= 0) peers.splice(i, 1);
     });
   });
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, resolve));
+  await new Promise<void>((resolve) => server.listen(path !== undefined ? { path, backlog: 4096 } : { host: '127.0.0.1', port: 0, backlog: 4096 }, resolve));
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port: path !== undefined ? 0 : (server.address() as net.AddressInfo).port,
+    ...(path !== undefined ? { path } : {}),
     connections: () => peers.length,
     close: () => {
       for (const p of peers) p.sock.destroy();

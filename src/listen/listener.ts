@@ -3,7 +3,7 @@ import type { Admission } from '../admission/admission.js';
 import type { CidrList } from '../admission/cidr.js';
 import type { FloodOptions, Limits } from '../limits.js';
 import type { TlsAcceptor, TlsInfo } from '../transport/tls.js';
-import type { WsAcceptor } from '../transport/websocket.js';
+import type { WebSocketFacts, WsAcceptor } from '../transport/websocket.js';
 import type { Endpoint, ProxyFacts } from '../transport/transport.js';
 
 /** Who is knocking, as the `check` hook of a listener sees it. */
@@ -17,6 +17,8 @@ export interface AdmissionRequest {
   proxy: ProxyFacts | undefined;
   /** TLS facts on a TLS listener: the handshake is done before the hook runs (CertFP is known). */
   tls: TlsInfo | undefined;
+  /** On a WebSocket listener: the upgrade is done (subprotocol, path, origin). */
+  websocket: WebSocketFacts | undefined;
   listener: Listener;
 }
 

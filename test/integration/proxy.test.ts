@@ -922,7 +922,7 @@ function secured(socket: tls.TLSSocket): Promise<void> {
       clearTimeout(timer);
       resolve();
     });
-    socket.once('error', (err) => {
+    socket.once('error', (err: Error) => {
       clearTimeout(timer);
       reject(err);
     });

@@ -21,8 +21,11 @@ message-tags, server-time and echo-message. No modes, operators or services.
 
 Options:
   --listen HOST:PORT       listen for plain TCP (repeatable; IPv6 as [::1]:6667)
-                           default 127.0.0.1:6667 when no other listener is given
   --tls-listen HOST:PORT   listen for TLS (repeatable); needs --tls-cert and --tls-key
+  --ws-listen HOST:PORT    listen for IRC over WebSocket (repeatable); plain HTTP
+                           requests to it get the web chat page at /
+  --wss-listen HOST:PORT   the same over TLS: wss:// and https:// (repeatable);
+                           needs --tls-cert and --tls-key
   --tls-cert FILE          certificate chain, PEM
   --tls-key FILE           private key, PEM
   --unix-listen PATH       listen on a Unix-domain socket (repeatable); a stale
@@ -46,6 +49,9 @@ Options:
   --flood RATE:BURST       flood control: BURST lines at once, then RATE a second
                            (default ${CLI_FLOOD.rate}:${CLI_FLOOD.burst}); 'off' for load tests
   -h, --help               show this help
+
+With no listener option at all, the relay listens on 127.0.0.1:6667 (TCP)
+and 127.0.0.1:8067 (WebSocket, the web chat page at http://127.0.0.1:8067/).
 `;
 
 export type RelayArgs =
@@ -71,6 +77,8 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
         'proxy-listen': { type: 'string', multiple: true },
         'proxy-tls-listen': { type: 'string', multiple: true },
         'proxy-from': { type: 'string', multiple: true },
+        'ws-listen': { type: 'string', multiple: true },
+        'wss-listen': { type: 'string', multiple: true },
         name: { type: 'string' },
         idle: { type: 'string' },
         flood: { type: 'string' },
@@ -103,15 +111,24 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
       }
       options.proxyFrom = values['proxy-from'].map((s) => parseTrusted('--proxy-from', s));
     }
+    if (values['ws-listen'] !== undefined) options.wsListen = values['ws-listen'].map((s) => parseEndpoint('--ws-listen', s));
+    if (values['wss-listen'] !== undefined) options.wssListen = values['wss-listen'].map((s) => parseEndpoint('--wss-listen', s));
     const cert = values['tls-cert'];
     const key = values['tls-key'];
-    const tlsFlag = options.tlsListen !== undefined ? '--tls-listen' : options.proxyTlsListen !== undefined ? '--proxy-tls-listen' : undefined;
+    const tlsFlag =
+      options.tlsListen !== undefined
+        ? '--tls-listen'
+        : options.proxyTlsListen !== undefined
+          ? '--proxy-tls-listen'
+          : options.wssListen !== undefined
+            ? '--wss-listen'
+            : undefined;
     if (tlsFlag !== undefined) {
       if (cert === undefined || key === undefined) throw new Error(`${tlsFlag} needs --tls-cert FILE and --tls-key FILE`);
       options.tlsCert = readable('--tls-cert', cert);
       options.tlsKey = readable('--tls-key', key);
     } else if (cert !== undefined || key !== undefined) {
-      throw new Error('--tls-cert and --tls-key go with --tls-listen or --proxy-tls-listen HOST:PORT');
+      throw new Error('--tls-cert and --tls-key go with --tls-listen or --proxy-tls-listen or --wss-listen HOST:PORT');
     }
     if (values.name !== undefined) {
       if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(values.name) || !values.name.includes('.')) {

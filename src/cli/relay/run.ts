@@ -1,5 +1,6 @@
 /** The `ircsock relay` command: parse, start, log, stop on SIGINT/SIGTERM. */
 import { parseRelayArgs, RELAY_USAGE } from './options.js';
+import type { Listener } from '../../index.js';
 import { describeListener, endpoint, startRelay, type Relay } from './server.js';
 
 // Clients that do not take their last lines within this are cut off, so a signal ends the process in seconds.
@@ -26,6 +27,8 @@ export async function runRelay(argv: readonly string[]): Promise<number> {
   }
   // One line naming every listener, port 0 resolved: scripts and tests read it to find the relay.
   log(`listening on ${relay.listeners.map(describeListener).join(', ')}`);
+  const pages = relay.listeners.filter((l) => l.kind === 'ws' || l.kind === 'wss').map(pageUrl);
+  if (pages.length > 0) log(`web chat page: ${pages.join(', ')}`);
   return stopOnSignal(relay);
 }
 
@@ -54,6 +57,12 @@ function stopOnSignal(relay: Relay): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+/** Where a browser finds the page of a WebSocket listener; a wildcard address is reached as localhost. */
+function pageUrl(l: Listener): string {
+  const host = l.addr === '0.0.0.0' || l.addr === '::' || l.addr === '' ? 'localhost' : l.addr;
+  return `${l.kind === 'wss' ? 'https' : 'http'}://${endpoint(host, l.port)}/`;
 }
 
 function log(line: string): void {

@@ -16,6 +16,7 @@ import {
 import { dispatch } from './commands.js';
 import { RelayContext } from './context.js';
 import { Client, RelayState } from './state.js';
+import { createPageHandler } from './web.js';
 
 export interface Endpoint {
   host: string;
@@ -23,7 +24,10 @@ export interface Endpoint {
 }
 
 export interface RelayOptions {
-  /** Plain TCP endpoints. Default: 127.0.0.1:6667, unless a listener of another kind is given. */
+  /**
+   * Plain TCP endpoints. With no listener of any kind given, the relay opens
+   * 127.0.0.1:6667 here and 127.0.0.1:8067 for WebSocket (`wsListen`).
+   */
   listen?: readonly Endpoint[];
   /** TLS endpoints; they need `tlsCert` and `tlsKey`. */
   tlsListen?: readonly Endpoint[];
@@ -37,6 +41,14 @@ export interface RelayOptions {
   proxyTlsListen?: readonly Endpoint[];
   /** Addresses or CIDR blocks the PROXY listeners take headers from. Default: loopback only. */
   proxyFrom?: readonly string[];
+  /**
+   * WebSocket endpoints (IRCv3 WebSocket, plain HTTP). They also serve the
+   * web chat page at `/`. Default: 127.0.0.1:8067 when no listener of any
+   * kind is given.
+   */
+  wsListen?: readonly Endpoint[];
+  /** As `wsListen`, over TLS (https and wss://); they need `tlsCert` and `tlsKey`. */
+  wssListen?: readonly Endpoint[];
   /** Certificate and key: file paths or PEM text. */
   tlsCert?: string;
   tlsKey?: string;
@@ -63,7 +75,7 @@ export interface Relay {
   readonly backend: Backend;
   /**
    * In the order given within each kind: plain endpoints first, then TLS,
-   * Unix, PROXY and PROXY+TLS ones.
+   * Unix, PROXY, PROXY+TLS, WebSocket and WebSocket+TLS ones.
    */
   readonly listeners: readonly Listener[];
   /** The bound ports, as `listeners` (port 0 resolved; 0 for a Unix socket). */
@@ -75,6 +87,8 @@ export interface Relay {
 }
 
 export const DEFAULT_ENDPOINT: Readonly<Endpoint> = Object.freeze({ host: '127.0.0.1', port: 6667 });
+/** The WebSocket listener (and web page) opened beside `DEFAULT_ENDPOINT` when no listener is given. */
+export const DEFAULT_WS_ENDPOINT: Readonly<Endpoint> = Object.freeze({ host: '127.0.0.1', port: 8067 });
 export const DEFAULT_IDLE = 120_000;
 
 export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
@@ -82,9 +96,13 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   const unixListen = opts.unixListen ?? [];
   const proxyListen = opts.proxyListen ?? [];
   const proxyTlsListen = opts.proxyTlsListen ?? [];
-  const others = tlsListen.length + unixListen.length + proxyListen.length + proxyTlsListen.length;
-  const listen = opts.listen ?? (others > 0 ? [] : [DEFAULT_ENDPOINT]);
-  const secure = tlsListen.length > 0 || proxyTlsListen.length > 0;
+  const wssListen = opts.wssListen ?? [];
+  const kinds = [opts.listen, tlsListen, unixListen, proxyListen, proxyTlsListen, opts.wsListen, wssListen];
+  // No listener at all: what `npm start` opens, IRC clients on 6667 and browsers on 8067.
+  const none = kinds.every((l) => l === undefined || l.length === 0);
+  const listen = opts.listen ?? (none ? [DEFAULT_ENDPOINT] : []);
+  const wsListen = opts.wsListen ?? (none ? [DEFAULT_WS_ENDPOINT] : []);
+  const secure = tlsListen.length > 0 || proxyTlsListen.length > 0 || wssListen.length > 0;
   if (secure && (opts.tlsCert === undefined || opts.tlsKey === undefined)) {
     throw new Error('a TLS listener needs tlsCert and tlsKey');
   }
@@ -119,6 +137,12 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     for (const path of unixListen) await open({ path, mode: opts.unixMode });
     for (const ep of proxyListen) await open({ addr: ep.host, port: ep.port, proxy });
     for (const ep of proxyTlsListen) await open({ addr: ep.host, port: ep.port, proxy, tls: true });
+    if (wsListen.length + wssListen.length > 0) {
+      // Plain HTTP requests to a WebSocket listener get the chat page.
+      const websocket = { onRequest: createPageHandler() };
+      for (const ep of wsListen) await open({ addr: ep.host, port: ep.port, websocket });
+      for (const ep of wssListen) await open({ addr: ep.host, port: ep.port, websocket, tls: true });
+    }
   } catch (err) {
     await backend.shutdown();
     throw err;
@@ -222,11 +246,13 @@ export function endpoint(host: string, port: number): string {
 
 /**
  * A listener as the log writes it: `127.0.0.1:6667`, `127.0.0.1:6697 (tls)`,
- * `unix:/run/ircsock.sock`, `127.0.0.1:7000 (proxy)`, `127.0.0.1:7001 (proxy, tls)`.
+ * `unix:/run/ircsock.sock`, `127.0.0.1:7000 (proxy)`, `127.0.0.1:7001 (proxy, tls)`,
+ * `127.0.0.1:8067 (ws)`, `127.0.0.1:8097 (wss)`.
  */
 export function describeListener(l: Listener): string {
   const where = l.path !== undefined ? `unix:${l.path}` : endpoint(l.addr, l.port);
-  const traits = [l.proxy ? 'proxy' : '', l.tls ? 'tls' : ''].filter((t) => t !== '');
+  const transport = l.kind === 'ws' || l.kind === 'wss' ? l.kind : l.tls ? 'tls' : '';
+  const traits = [l.proxy ? 'proxy' : '', transport].filter((t) => t !== '');
   return traits.length === 0 ? where : `${where} (${traits.join(', ')})`;
 }
 
