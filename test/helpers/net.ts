@@ -128,6 +128,11 @@ export class LineClient {
     });
   }
 
+  /** Collects the lines of a socket the caller made (TLS, a bound local address, ...). */
+  static over(socket: net.Socket): LineClient {
+    return new LineClient(socket);
+  }
+
   /** Connects to `host:port`; resolves once connected. */
   static async connect(port: number, host = '127.0.0.1', timeout = DEFAULT_WAIT): Promise<LineClient> {
     const socket = net.connect({ host, port });
@@ -151,6 +156,11 @@ export class LineClient {
       await once(this.#events, 'line', { timeout, filter: () => this.lines.length >= n });
     }
     return this.lines;
+  }
+
+  /** Resolves with line number `n` (0-based) once it has arrived. */
+  async line(n: number, timeout = DEFAULT_WAIT): Promise<string> {
+    return (await this.waitLines(n + 1, timeout))[n] as string;
   }
 
   /** Resolves once the socket has closed. */

@@ -16,7 +16,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Backend, type Connection, type Listener, type ListenerOptions } from '../../src/index.js';
 import { clientCert, localhostCert } from '../helpers/tls-cert.js';
-import { countEvents, DEFAULT_WAIT, once } from '../helpers/net.js';
+import { countEvents, DEFAULT_WAIT, LineClient, once } from '../helpers/net.js';
 import { CLIENT_ADDR, haproxySkip, haproxyVersion, startHaproxy, type Haproxy, type Route } from '../helpers/haproxy.js';
 
 const skip = (await haproxySkip()) ?? false;
@@ -30,53 +30,6 @@ after(() => {
   good.cleanup();
   mine.cleanup();
 });
-
-/** A client socket that collects the lines it receives (without CR/LF) and writes lines with CRLF. */
-class Peer {
-  readonly socket: net.Socket;
-  readonly lines: string[] = [];
-  closed = false;
-  error: Error | undefined = undefined;
-  #partial = '';
-
-  constructor(socket: net.Socket) {
-    this.socket = socket;
-    socket.setEncoding('latin1');
-    socket.on('data', (text: string) => {
-      const parts = (this.#partial + text).split('\n');
-      this.#partial = parts.pop() ?? '';
-      for (const p of parts) {
-        this.lines.push(p.endsWith('\r') ? p.slice(0, -1) : p);
-        socket.emit('line');
-      }
-    });
-    socket.on('error', (err) => {
-      this.error = err;
-    });
-    socket.on('close', () => {
-      this.closed = true;
-    });
-  }
-
-  write(line: string): void {
-    this.socket.write(line + '\r\n');
-  }
-
-  /** Resolves with line number `n` (0-based) once it has arrived. */
-  async line(n: number): Promise<string> {
-    if (this.lines.length <= n) await once(this.socket, 'line', { filter: () => this.lines.length > n });
-    return this.lines[n]!;
-  }
-
-  async waitClosed(): Promise<void> {
-    if (!this.closed) await once(this.socket, 'close');
-  }
-
-  async destroy(): Promise<void> {
-    this.socket.destroy();
-    await this.waitClosed();
-  }
-}
 
 /** Resolves on `event`, rejects on the socket's 'error' or after the default wait. */
 function settled(socket: net.Socket, event: string): Promise<void> {
@@ -104,19 +57,19 @@ function settled(socket: net.Socket, event: string): Promise<void> {
 }
 
 /** A plain TCP client to haproxy's frontend `port`, from 127.0.0.2; destroyed when the test ends. */
-async function connectPlain(t: TestContext, port: number): Promise<Peer> {
-  const peer = new Peer(net.connect({ host: '127.0.0.1', port, localAddress: CLIENT_ADDR }));
+async function connectPlain(t: TestContext, port: number): Promise<LineClient> {
+  const peer = LineClient.over(net.connect({ host: '127.0.0.1', port, localAddress: CLIENT_ADDR }));
   t.after(() => peer.destroy());
   await settled(peer.socket, 'connect');
   return peer;
 }
 
 /** A TLS client to haproxy's frontend `port`, from 127.0.0.2, verifying `localhost` with the test CA. */
-async function connectTls(t: TestContext, port: number, extra: tls.ConnectionOptions = {}): Promise<Peer & { socket: tls.TLSSocket }> {
+async function connectTls(t: TestContext, port: number, extra: tls.ConnectionOptions = {}): Promise<LineClient & { socket: tls.TLSSocket }> {
   // tls.connect hands the options to net's connect, localAddress included (its types just do not list it).
   const opts: tls.ConnectionOptions & net.TcpSocketConnectOpts = { host: '127.0.0.1', port, localAddress: CLIENT_ADDR, servername: 'localhost', ca: good.cert, ...extra };
   const socket = tls.connect(opts);
-  const peer = new Peer(socket) as Peer & { socket: tls.TLSSocket };
+  const peer = LineClient.over(socket) as LineClient & { socket: tls.TLSSocket };
   t.after(() => peer.destroy());
   await settled(socket, 'secureConnect');
   assert.equal(socket.authorized, true, `the client verified the server's certificate: ${String(socket.authorizationError)}`);
@@ -137,7 +90,7 @@ async function behindHaproxy(
 }
 
 /** `NICK a` from the client to ircsock, `PING x` from ircsock to the client. */
-async function bothWays(backend: Backend, conn: Connection, client: Peer): Promise<void> {
+async function bothWays(backend: Backend, conn: Connection, client: LineClient): Promise<void> {
   const input = once(backend, 'input', { filter: (c) => c === conn });
   client.write('NICK a');
   const [, msg] = await input;
@@ -148,7 +101,7 @@ async function bothWays(backend: Backend, conn: Connection, client: Peer): Promi
 }
 
 /** The connection is the client at 127.0.0.2, reached through haproxy at 127.0.0.1. */
-function assertProxied(conn: Connection, client: Peer, listener: Listener, hap: Haproxy, version: 1 | 2): void {
+function assertProxied(conn: Connection, client: LineClient, listener: Listener, hap: Haproxy, version: 1 | 2): void {
   const clientPort = client.socket.localPort;
   assert.equal(client.socket.localAddress, CLIENT_ADDR);
   assert.equal(conn.peerAddr, CLIENT_ADDR, 'peerAddr is the address from the PROXY header');
