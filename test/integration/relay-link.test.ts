@@ -106,7 +106,7 @@ describe('relay links', () => {
     bob.send('NICK bobby');
     await alice.expect(/^:bob!~bob@127\.0\.0\.1 NICK :?bobby$/);
     bob.send('PART #room :later');
-    await alice.expect(/^:bobby!~bob@127\.0\.0\.1 PART #room :later$/);
+    await alice.expect(/^:bobby!~bob@127\.0\.0\.1 PART #room :?later$/);
   });
 
   test('a relay that goes makes a netsplit; when it comes back the burst restores the view', async () => {
@@ -130,8 +130,8 @@ describe('relay links', () => {
     await b2.logged(/link a\.test up/);
     const carol = await user(b2, 'carol');
     carol.send('JOIN #net');
-    // The burst told b2 about alice in #net: carol's NAMES has her, and alice sees carol join.
-    assert.match(await carol.expect(/ 353 carol = #net /), /alice/);
+    // The burst tells b2 about alice in #net: in carol's NAMES or as a JOIN, whichever comes first.
+    await carol.expect(/ 353 carol = #net .*alice|^:alice!~alice@127\.0\.0\.1 JOIN :?#net$/);
     await alice.expect(/^:carol!~carol@127\.0\.0\.1 JOIN :?#net$/);
   });
 
