@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startRelay, type Relay } from '../../src/cli/relay/server.js';
-import { once, until } from '../helpers/net.js';
+import { until } from '../helpers/net.js';
 import { Peer } from '../helpers/irc-peer.js';
 
 const ISO_MS = /^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
