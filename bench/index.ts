@@ -10,6 +10,7 @@ import { main as fanoutBench } from './fanout.js';
 import { main as idleBench } from './idle.js';
 import { main as compressionBench } from './compression.js';
 import { main as relayBench } from './relay.js';
+import { main as linkBench } from './link.js';
 
 interface Step {
   name: string;
@@ -32,6 +33,8 @@ const STEPS: readonly Step[] = [
   { name: 'compression', run: compressionBench },
   // The relay demo server end to end (issue 4): fan-out, fixed-rate latency, idle memory vs the plain net relay.
   { name: 'relay', run: relayBench },
+  // Linked relays (issue 15): a channel spread over two servers, CPU per delivery, link bytes with and without zlib.
+  { name: 'link', run: linkBench },
 ];
 
 function splitOnly(argv: readonly string[]): { only: string | undefined; rest: string[] } {

@@ -5,84 +5,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startRelay, type Relay } from '../../src/cli/relay/server.js';
-import { LineClient, once, until } from '../helpers/net.js';
+import { until } from '../helpers/net.js';
+import { Peer } from '../helpers/irc-peer.js';
 
 const ISO_MS = /^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
-/**
- * A raw client with a read cursor: `expect` consumes lines up to the first
- * match. The last parameter has a `:` only when it needs one (the backend's
- * default), so patterns write it as `:?` where the text has no space.
- */
-class Peer {
-  readonly client: LineClient;
-  #cursor = 0;
-
-  constructor(client: LineClient) {
-    this.client = client;
-  }
-
-  static async connect(relay: Relay): Promise<Peer> {
-    return new Peer(await LineClient.connect(relay.ports[0]!));
-  }
-
-  send(...lines: string[]): void {
-    this.client.write(...lines);
-  }
-
-  /** The next line matching `re` (lines before it are skipped). */
-  async expect(re: RegExp, timeout?: number): Promise<string> {
-    let hit = this.#find(re);
-    if (hit === undefined) {
-      try {
-        await once(this.client.socket, 'line', {
-          timeout,
-          filter: () => (hit = this.#find(re)) !== undefined,
-        });
-      } catch (err) {
-        // Say what did arrive: a failing run on CI must be readable without a rerun.
-        const unread = this.client.lines.slice(this.#cursor).join('\n');
-        throw new Error(`no line matching ${String(re)}; unread:\n${unread}`, { cause: err });
-      }
-    }
-    return hit!;
-  }
-
-  /** Every line that arrives from now until a line matching `end` (a marker the test provoked), `end` excluded. */
-  async linesUntil(end: RegExp): Promise<string[]> {
-    const start = this.#cursor;
-    await this.expect(end);
-    return this.client.lines.slice(start, this.#cursor - 1);
-  }
-
-  /** Proves everything sent before has been handled: a PING round trip. */
-  async sync(): Promise<string[]> {
-    const token = `sync${Math.random().toString(36).slice(2)}`;
-    this.send(`PING ${token}`);
-    return this.linesUntil(new RegExp(`PONG \\S+ :?${token}$`));
-  }
-
-  async quit(): Promise<void> {
-    if (!this.client.closed) this.send('QUIT :done');
-    await this.client.waitClosed();
-  }
-
-  #find(re: RegExp): string | undefined {
-    const lines = this.client.lines;
-    for (let i = this.#cursor; i < lines.length; i++) {
-      // LineClient keeps bytes as latin1 text; IRC text is UTF-8.
-      const line = Buffer.from(lines[i]!, 'latin1').toString('utf8');
-      if (re.test(line)) {
-        this.#cursor = i + 1;
-        return line;
-      }
-    }
-    return undefined;
-  }
-}
-
 async function register(relay: Relay, nick: string, caps?: string): Promise<Peer> {
-  const p = await Peer.connect(relay);
+  const p = await Peer.connect(relay.ports[0]!);
   if (caps !== undefined) p.send('CAP LS 302');
   p.send(`NICK ${nick}`, `USER ${nick.replace(/\W/g, '') || 'u'} 0 * :Real ${nick}`);
   if (caps !== undefined) {
@@ -124,7 +53,7 @@ describe('ircsock relay', () => {
   });
 
   test('registration: 001-005, ISUPPORT, 422; 451 before, 461, 432, 433', async () => {
-    const p = await Peer.connect(relay);
+    const p = await Peer.connect(relay.ports[0]!);
     peers.push(p);
     p.send('JOIN #early');
     assert.match(await p.expect(/ 451 /), /^:test\.relay 451 \* :You have not registered$/);
@@ -143,7 +72,7 @@ describe('ircsock relay', () => {
     }
     await p.expect(/ 422 reggie :MOTD File is missing$/);
 
-    const q = await Peer.connect(relay);
+    const q = await Peer.connect(relay.ports[0]!);
     peers.push(q);
     q.send('NICK reggie');
     assert.match(await q.expect(/ 433 /), /433 \* reggie :Nickname is already in use$/);
@@ -221,7 +150,7 @@ describe('ircsock relay', () => {
 
   test('rfc1459 casemapping for nicks and channels; NICK change reaches channel peers', async () => {
     const foo = await client('[Foo]');
-    const p = await Peer.connect(relay);
+    const p = await Peer.connect(relay.ports[0]!);
     peers.push(p);
     p.send('NICK {foo}');
     await p.expect(/ 433 \* \{foo\} /);
@@ -275,7 +204,7 @@ describe('ircsock relay', () => {
   });
 
   test('CAP: LS/REQ/ACK/NAK/LIST, registration waits for CAP END, tags and server-time by capability', async () => {
-    const c = await Peer.connect(relay);
+    const c = await Peer.connect(relay.ports[0]!);
     peers.push(c);
     c.send('CAP LS 302', 'NICK capper', 'USER capper 0 * :C');
     const ls = await c.expect(/ CAP \* LS /);
@@ -388,7 +317,7 @@ describe('ircsock relay', () => {
   test('close(): every client gets ERROR :Closing link, then the relay is gone', async () => {
     const own = await startRelay({ listen: [{ host: '127.0.0.1', port: 0 }] });
     const a = await register(own, 'closer');
-    const b = await Peer.connect(own);
+    const b = await Peer.connect(own.ports[0]!);
     await own.close();
     assert.match(await a.expect(/^ERROR /), /^ERROR :Closing link \(.*\)/);
     await b.expect(/^ERROR :Closing link/);

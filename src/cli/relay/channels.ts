@@ -2,7 +2,7 @@
 import type { IrcMessage } from '../../index.js';
 import { CHANNELLEN, TOPICLEN, type RelayContext } from './context.js';
 import { deliverToChannel } from './fanout.js';
-import type { Channel, Client } from './state.js';
+import type { Channel, Client, User } from './state.js';
 
 // Room for the names in one 353 line: 512 less the source, numeric, nick and channel.
 const NAMES_BYTES = 400;
@@ -33,6 +33,7 @@ export function join(ctx: RelayContext, client: Client, msg: IrcMessage): void {
     if (existing?.members.has(client) === true) continue;
     const channel = ctx.state.join(client, name);
     deliverToChannel(ctx.backend, channel, { source: client.prefix, command: 'JOIN', params: [channel.name] }, undefined);
+    ctx.network?.joined(client, channel);
     if (channel.topic !== '') sendTopic(ctx, client, channel);
     sendNames(ctx, client, channel);
   }
@@ -53,6 +54,7 @@ function leave(ctx: RelayContext, client: Client, channel: Channel, reason: stri
   const params = reason === undefined || reason === '' ? [channel.name] : [channel.name, reason];
   // The one who leaves sees its own PART too: clients close the window on it.
   deliverToChannel(ctx.backend, channel, { source: client.prefix, command: 'PART', params }, undefined);
+  ctx.network?.parted(client, channel, reason);
   ctx.state.part(client, channel);
 }
 
@@ -71,7 +73,7 @@ export function names(ctx: RelayContext, client: Client, msg: IrcMessage): void 
 
 export function sendNames(ctx: RelayContext, client: Client, channel: Channel): void {
   let line = '';
-  for (const m of channel.members) {
+  for (const m of members(channel)) {
     const nick = m.target;
     if (line !== '' && line.length + 1 + nick.length > NAMES_BYTES) {
       ctx.reply(client, '353', '=', channel.name, line);
@@ -81,6 +83,12 @@ export function sendNames(ctx: RelayContext, client: Client, channel: Channel): 
   }
   if (line !== '') ctx.reply(client, '353', '=', channel.name, line);
   ctx.reply(client, '366', channel.name, 'End of /NAMES list');
+}
+
+/** Everyone in a channel: the local members, then those behind server links. */
+export function* members(channel: Channel): Generator<User> {
+  yield* channel.members;
+  yield* channel.remote;
 }
 
 export function topic(ctx: RelayContext, client: Client, msg: IrcMessage): void {
@@ -104,6 +112,7 @@ export function topic(ctx: RelayContext, client: Client, msg: IrcMessage): void 
   channel.topicBy = client.prefix;
   channel.topicAt = Math.floor(Date.now() / 1000);
   deliverToChannel(ctx.backend, channel, { source: client.prefix, command: 'TOPIC', params: [channel.name, channel.topic] }, undefined);
+  ctx.network?.topic(client, channel);
 }
 
 function sendTopic(ctx: RelayContext, client: Client, channel: Channel): void {

@@ -4,7 +4,7 @@ import { join, names, part, topic } from './channels.js';
 import type { RelayContext } from './context.js';
 import { message } from './messaging.js';
 import { ison, mode, ping, pong, quit, userhost, who, whois } from './queries.js';
-import { cap, motd, nick, pass, user } from './registration.js';
+import { cap, motd, nick, pass, server, user } from './registration.js';
 import type { Client } from './state.js';
 
 type Handler = (ctx: RelayContext, client: Client, msg: IrcMessage) => void;
@@ -24,6 +24,8 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['NICK', cmd(nick, 0, true)],
   ['USER', cmd(user, 4, true)],
   ['PASS', cmd(pass, 1, true)],
+  // PASS with version and flags, then SERVER: a server linking in (see link/network.ts).
+  ['SERVER', cmd(server, 3, true)],
   ['PING', cmd(ping, 0, true)],
   ['PONG', cmd(pong, 0, true)],
   ['QUIT', cmd(quit, 0, true)],

@@ -1,6 +1,7 @@
-import { VERSION, type Backend, type IrcMessageInit } from '../../index.js';
+import { VERSION, type Backend, type IrcMessage, type IrcMessageInit } from '../../index.js';
 import { deliverToClients } from './fanout.js';
-import type { Client, RelayState } from './state.js';
+import type { RemoteUser } from './link/servers.js';
+import type { Channel, Client, RelayState } from './state.js';
 
 /** Announced in 002/004/351: the relay is a demo of ircsock, not an ircd. */
 export const SOFTWARE = `ircsock-relay-${VERSION}`;
@@ -20,12 +21,32 @@ export interface RelayConfig {
   log: (line: string) => void;
 }
 
+/**
+ * What the client commands tell the rest of the network (`link/network.ts`):
+ * each is called after the local tables changed. Without links, nothing.
+ */
+export interface NetworkHooks {
+  /** A connection that sent PASS and SERVER: a server linking in. */
+  server(client: Client, msg: IrcMessage): void;
+  introduce(client: Client): void;
+  nickChanged(client: Client, oldNick: string): void;
+  joined(client: Client, channel: Channel): void;
+  /** Called before the client leaves the channel's tables. */
+  parted(client: Client, channel: Channel, reason: string | undefined): void;
+  quit(client: Client, reason: string): void;
+  topic(client: Client, channel: Channel): void;
+  channelMessage(client: Client, channel: Channel, command: string, text: string): void;
+  privateMessage(client: Client, to: RemoteUser, command: string, text: string): void;
+}
+
 /** What every command handler works with. */
 export class RelayContext {
   readonly backend: Backend;
   readonly state: RelayState;
   readonly config: RelayConfig;
   readonly created = new Date();
+  /** The server links; set once by `startRelay` (links need the context to exist). */
+  network: NetworkHooks | undefined = undefined;
 
   constructor(backend: Backend, state: RelayState, config: RelayConfig) {
     this.backend = backend;
@@ -63,7 +84,9 @@ export class RelayContext {
   /** Drops the client from the tables and tells its peers, once. */
   relayQuit(client: Client, reason: string): void {
     const peers = client.registered ? this.state.peers(client) : undefined;
-    if (!this.state.remove(client) || peers === undefined || peers.size === 0) return;
+    if (!this.state.remove(client) || peers === undefined) return;
+    this.network?.quit(client, reason);
+    if (peers.size === 0) return;
     deliverToClients(this.backend, peers, { source: client.prefix, command: 'QUIT', params: [reason] });
   }
 }

@@ -36,6 +36,8 @@ export function message(ctx: RelayContext, client: Client, msg: IrcMessage): voi
       } else {
         const params = tagsOnly ? [channel.name] : [channel.name, fitText(client.prefix, command, channel.name, text)];
         deliverToChannel(ctx.backend, channel, { source: client.prefix, command, params }, echo ? undefined : client, clientTags, tagsOnly);
+        // Server links carry no tags (RFC 2813): TAGMSG stays on this server.
+        if (!tagsOnly) ctx.network?.channelMessage(client, channel, command, params[1] as string);
       }
       continue;
     }
@@ -45,6 +47,11 @@ export function message(ctx: RelayContext, client: Client, msg: IrcMessage): voi
       continue;
     }
     const params = tagsOnly ? [rcpt.target] : [rcpt.target, fitText(client.prefix, command, rcpt.target, text)];
+    if (!rcpt.local) {
+      if (!tagsOnly) ctx.network?.privateMessage(client, rcpt, command, params[1] as string);
+      if (echo) deliverToClients(ctx.backend, [client], { source: client.prefix, command, params }, clientTags, tagsOnly);
+      continue;
+    }
     const to = echo && rcpt !== client ? [rcpt, client] : [rcpt];
     deliverToClients(ctx.backend, to, { source: client.prefix, command, params }, clientTags, tagsOnly);
   }

@@ -1,9 +1,10 @@
 /** `ircsock relay` command line: argv → RelayOptions, or one line saying what is wrong. */
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { IrcArgumentError, parseCidr, type FloodOptions } from '../../index.js';
+import { isServerName } from './link/handshake.js';
 import { DEFAULT_IDLE, type Endpoint, type RelayOptions } from './server.js';
 
 /**
@@ -48,6 +49,17 @@ Options:
                            again without an answer (default ${DEFAULT_IDLE / 1000}; 0: never)
   --flood RATE:BURST       flood control: BURST lines at once, then RATE a second
                            (default ${CLI_FLOOD.rate}:${CLI_FLOOD.burst}); 'off' for load tests
+  --link NAME@HOST:PORT    link to the server NAME (another relay, ngIRCd) as a
+                           server (repeatable); dialled again whenever it drops
+  --accept-link NAME       let the server NAME link in on the listeners (repeatable)
+  --link-password PASS     the link password, both ways (ngIRCd's MyPassword and
+                           PeerPassword, set equal); needed with links
+  --link-tls               the --link connections use TLS, the peer's certificate
+                           verified (system CAs, or --link-ca)
+  --link-ca FILE           the CA (or the peer's self-signed certificate) that
+                           --link-tls verifies against, PEM
+  --no-link-compress       do not offer zlib on links (offered by default, used
+                           when the peer offers it too, as ngIRCd's 'Z')
   -h, --help               show this help
 
 With no listener option at all, the relay listens on 127.0.0.1:6667 (TCP)
@@ -82,6 +94,12 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
         name: { type: 'string' },
         idle: { type: 'string' },
         flood: { type: 'string' },
+        link: { type: 'string', multiple: true },
+        'accept-link': { type: 'string', multiple: true },
+        'link-password': { type: 'string' },
+        'link-tls': { type: 'boolean' },
+        'link-ca': { type: 'string' },
+        'no-link-compress': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -144,9 +162,51 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
       }
       options.idle = Math.round(secs * 1000);
     }
+    parseLinks(values, options);
     return { kind: 'run', options };
   } catch (err) {
     return { kind: 'error', message: (err as Error).message };
+  }
+}
+
+interface LinkValues {
+  link?: string[];
+  'accept-link'?: string[];
+  'link-password'?: string;
+  'link-tls'?: boolean;
+  'link-ca'?: string;
+  'no-link-compress'?: boolean;
+}
+
+function parseLinks(values: LinkValues, options: RelayOptions): void {
+  const links = values.link ?? [];
+  const accept = values['accept-link'] ?? [];
+  const password = values['link-password'];
+  if (links.length + accept.length === 0) {
+    const stray = (['link-password', 'link-tls', 'link-ca', 'no-link-compress'] as const).find((k) => values[k] !== undefined);
+    if (stray !== undefined) throw new Error(`--${stray} goes with --link NAME@HOST:PORT or --accept-link NAME`);
+    return;
+  }
+  if (password === undefined || password === '' || /\s/.test(password)) {
+    throw new Error('server links need --link-password PASS (one word, the same on both servers)');
+  }
+  options.links = links.map((text) => {
+    const at = text.indexOf('@');
+    const name = text.slice(0, at);
+    if (at < 1 || !isServerName(name)) throw new Error(`--link ${JSON.stringify(text)}: expected NAME@HOST:PORT, NAME a server name with a dot`);
+    return { name, ...parseEndpoint('--link', text.slice(at + 1)) };
+  });
+  for (const name of accept) {
+    if (!isServerName(name)) throw new Error(`--accept-link ${JSON.stringify(name)}: a server name has a dot and only letters, digits, '.' and '-'`);
+  }
+  options.acceptLinks = accept;
+  options.linkPassword = password;
+  if (values['no-link-compress'] === true) options.linkCompress = false;
+  const ca = values['link-ca'];
+  if (values['link-tls'] === true) {
+    options.linkTls = ca === undefined ? true : { ca: readFileSync(readable('--link-ca', ca)) };
+  } else if (ca !== undefined) {
+    throw new Error('--link-ca goes with --link-tls');
   }
 }
 

@@ -1,7 +1,8 @@
 /** Liveness and the queries clients send on their own: PING/PONG, QUIT, WHO, WHOIS, MODE, USERHOST, ISON. */
 import type { IrcMessage } from '../../index.js';
 import { SOFTWARE, type RelayContext } from './context.js';
-import type { Client } from './state.js';
+import { members } from './channels.js';
+import type { Client, User } from './state.js';
 
 export function ping(ctx: RelayContext, client: Client, msg: IrcMessage): void {
   const token = msg.params[0];
@@ -26,7 +27,7 @@ export function who(ctx: RelayContext, client: Client, msg: IrcMessage): void {
   const mask = msg.params[0] ?? '';
   const channel = mask.startsWith('#') ? ctx.state.findChannel(mask) : undefined;
   if (channel !== undefined) {
-    for (const m of channel.members) whoLine(ctx, client, channel.name, m);
+    for (const m of members(channel)) whoLine(ctx, client, channel.name, m);
   } else if (mask !== '' && !mask.startsWith('#')) {
     const m = ctx.state.findNick(mask);
     if (m?.registered === true) whoLine(ctx, client, '*', m);
@@ -34,9 +35,11 @@ export function who(ctx: RelayContext, client: Client, msg: IrcMessage): void {
   ctx.reply(client, '315', mask === '' ? '*' : mask, 'End of /WHO list');
 }
 
-function whoLine(ctx: RelayContext, client: Client, where: string, m: Client): void {
-  // "H": here (the relay has no AWAY); hop count 0: there is one server.
-  ctx.reply(client, '352', where, m.user ?? '*', m.host, ctx.config.name, m.target, 'H', `0 ${m.realname}`);
+function whoLine(ctx: RelayContext, client: Client, where: string, m: User): void {
+  // "H": here (the relay has no AWAY); hop count 0 for this server's own users.
+  const server = m.local ? ctx.config.name : m.server.name;
+  const hops = m.local ? 0 : m.hops;
+  ctx.reply(client, '352', where, m.user ?? '*', m.host, server, m.target, 'H', `${hops} ${m.realname}`);
 }
 
 export function whois(ctx: RelayContext, client: Client, msg: IrcMessage): void {
@@ -49,7 +52,8 @@ export function whois(ctx: RelayContext, client: Client, msg: IrcMessage): void 
     ctx.reply(client, '311', m.target, m.user ?? '*', m.host, '*', m.realname);
     const chans = [...m.channels].map((c) => c.name).join(' ');
     if (chans !== '') ctx.reply(client, '319', m.target, chans);
-    ctx.reply(client, '312', m.target, ctx.config.name, SOFTWARE);
+    if (m.local) ctx.reply(client, '312', m.target, ctx.config.name, SOFTWARE);
+    else ctx.reply(client, '312', m.target, m.server.name, m.server.info);
   }
   ctx.reply(client, '318', nick, 'End of /WHOIS list');
 }

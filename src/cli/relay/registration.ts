@@ -85,6 +85,7 @@ export function nick(ctx: RelayContext, client: Client, msg: IrcMessage): void {
     return;
   }
   const oldPrefix = client.prefix;
+  const oldNick = client.target;
   // A registering client reserves its nick, so two clients cannot both be welcomed with it.
   if (client.folded !== undefined) ctx.state.nicks.delete(client.folded);
   client.setNick(wanted);
@@ -96,6 +97,7 @@ export function nick(ctx: RelayContext, client: Client, msg: IrcMessage): void {
   const audience = ctx.state.peers(client);
   audience.add(client);
   deliverToClients(ctx.backend, audience, { source: oldPrefix, command: 'NICK', params: [wanted] });
+  ctx.network?.nickChanged(client, oldNick);
 }
 
 export function user(ctx: RelayContext, client: Client, msg: IrcMessage): void {
@@ -110,14 +112,21 @@ export function user(ctx: RelayContext, client: Client, msg: IrcMessage): void {
   tryRegister(ctx, client);
 }
 
-export function pass(ctx: RelayContext, client: Client): void {
-  // The relay has no passwords: accepted and ignored before registration.
+export function pass(ctx: RelayContext, client: Client, msg: IrcMessage): void {
+  // Clients need no password; a server's PASS is kept for its SERVER line.
   if (client.registered) ctx.reply(client, '462', 'You may not reregister');
+  else client.pass = msg.params;
+}
+
+export function server(ctx: RelayContext, client: Client, msg: IrcMessage): void {
+  if (ctx.network === undefined) ctx.reply(client, '421', 'SERVER', 'Unknown command');
+  else ctx.network.server(client, msg);
 }
 
 function tryRegister(ctx: RelayContext, client: Client): void {
   if (client.registered || client.capNegotiating || client.nick === undefined || client.user === undefined) return;
   client.registered = true;
+  ctx.network?.introduce(client);
   const { name, network } = ctx.config;
   ctx.reply(client, '001', `Welcome to the ${network} IRC Network ${client.prefix}`);
   ctx.reply(client, '002', `Your host is ${name}, running version ${SOFTWARE}`);

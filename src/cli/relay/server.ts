@@ -3,8 +3,10 @@
  * the command handlers. `startRelay` runs it in-process (tests, benchmark);
  * `run.ts` wraps it as the `ircsock relay` command.
  */
+import type { ConnectionOptions } from 'node:tls';
 import {
   Backend,
+  casefold,
   type AdmissionOptions,
   type Connection,
   type ConnectionRefusal,
@@ -12,7 +14,10 @@ import {
   type Limits,
   type Listener,
   type ListenerOptions,
+  type TokenBucketOptions,
 } from '../../index.js';
+import { startDialer, type Dialer, type LinkSpec } from './link/dialer.js';
+import { Network } from './link/network.js';
 import { dispatch } from './commands.js';
 import { RelayContext } from './context.js';
 import { Client, RelayState } from './state.js';
@@ -69,7 +74,29 @@ export interface RelayOptions {
   admission?: AdmissionOptions | false;
   /** Where the one-line connect/disconnect records go. Default: nowhere. */
   log?: (line: string) => void;
+  /** Servers to link to (outgoing links, dialled again whenever they drop). Needs `linkPassword`. */
+  links?: readonly LinkSpec[];
+  /** Server names allowed to link in on the relay's listeners. Needs `linkPassword`. */
+  acceptLinks?: readonly string[];
+  /** The link password, both ways (ngIRCd's `MyPassword` and `PeerPassword`, set equal). */
+  linkPassword?: string;
+  /** TLS for outgoing links: true (system CAs, host name checked) or Node's `tls.ConnectionOptions` (`ca`, `servername`, ...). */
+  linkTls?: boolean | ConnectionOptions;
+  /** Offer zlib on links (ngIRCd's `Z`); used when the peer offers it too. Default true. */
+  linkCompress?: boolean;
+  /** Lines a second a peer server may send after a burst of `burst`; past that it is dropped (`Excess Flood`). False: no bound. */
+  linkFlood?: TokenBucketOptions | false;
+  /** Milliseconds between attempts of an outgoing link: from `min`, doubling to `max`. Default 2 000 to 60 000. */
+  linkRetry?: { min: number; max: number };
+  /** The SERVER info text. Default `ircsock relay`. */
+  info?: string;
 }
+
+export type { LinkSpec };
+
+/** A peer may burst 50 000 lines, then send 10 000 a second: far past any burst or chat, short of a flood. */
+export const DEFAULT_LINK_FLOOD: Readonly<TokenBucketOptions> = Object.freeze({ rate: 10_000, burst: 50_000 });
+export const DEFAULT_LINK_RETRY = Object.freeze({ min: 2_000, max: 60_000 });
 
 export interface Relay {
   readonly backend: Backend;
@@ -122,7 +149,23 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     idle,
     log,
   });
-  wire(ctx);
+  const links = opts.links ?? [];
+  const acceptLinks = opts.acceptLinks ?? [];
+  const linked = links.length + acceptLinks.length > 0;
+  if (linked && (opts.linkPassword === undefined || opts.linkPassword === '' || /\s/.test(opts.linkPassword))) {
+    throw new Error('server links need linkPassword (one word)');
+  }
+  const network = linked
+    ? new Network(ctx, {
+        password: opts.linkPassword as string,
+        accept: new Set(acceptLinks.map((n) => casefold(n))),
+        compress: opts.linkCompress ?? true,
+        flood: opts.linkFlood ?? DEFAULT_LINK_FLOOD,
+        info: opts.info ?? 'ircsock relay',
+      })
+    : undefined;
+  ctx.network = network;
+  wire(ctx, network);
 
   const listeners: Listener[] = [];
   const common: ListenerOptions = { idle, flood: opts.flood ?? false, admission: opts.admission };
@@ -147,6 +190,20 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     await backend.shutdown();
     throw err;
   }
+  const dialers: Dialer[] = [];
+  if (network !== undefined) {
+    for (const spec of links) {
+      dialers.push(
+        startDialer(backend, spec, {
+          tls: opts.linkTls,
+          idle,
+          retry: opts.linkRetry ?? DEFAULT_LINK_RETRY,
+          log,
+          open: (conn, name) => network.outgoing(conn, name),
+        }),
+      );
+    }
+  }
   // Only now: a failure to bind is the caller's error (the rejection), not a log line.
   backend.on('listenerFailure', (listener, err) => {
     log(`listener ${describeListener(listener)}: ${err.message}`);
@@ -161,6 +218,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
       return ctx.state.clients.size;
     },
     close(reason = 'Server shutting down') {
+      for (const d of dialers) d.stop();
       closing ??= shutdown(ctx, reason);
       return closing;
     },
@@ -176,7 +234,7 @@ async function shutdown(ctx: RelayContext, reason: string): Promise<void> {
   await backend.shutdown(reason);
 }
 
-function wire(ctx: RelayContext): void {
+function wire(ctx: RelayContext, network: Network | undefined): void {
   const { backend, state, config } = ctx;
   const { log } = config;
   const clientOf = (conn: Connection): Client | undefined => {
@@ -191,6 +249,15 @@ function wire(ctx: RelayContext): void {
   });
 
   backend.on('input', (conn, msg) => {
+    const link = conn.isPeer ? network?.linkOf(conn) : undefined;
+    if (link !== undefined && network !== undefined) {
+      try {
+        network.input(link, msg);
+      } catch (err) {
+        log(`error on link #${conn.id} ${msg.command}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      return;
+    }
     const client = clientOf(conn);
     if (client === undefined) return; // It sent QUIT; what trails it is dropped.
     // Any line proves the client alive, not only a PONG.
@@ -210,6 +277,11 @@ function wire(ctx: RelayContext): void {
   });
 
   backend.on('connectionIdle', (conn) => {
+    const link = conn.isPeer ? network?.linkOf(conn) : undefined;
+    if (link !== undefined) {
+      network?.idle(link);
+      return;
+    }
     const client = clientOf(conn);
     if (client === undefined) return;
     if (conn.pingPending) {
@@ -221,6 +293,7 @@ function wire(ctx: RelayContext): void {
   });
 
   backend.on('disconnect', (conn, reason) => {
+    if (conn.isPeer && network?.lost(conn, reason) === true) return;
     const client = state.clients.get(conn.id);
     const who = client?.nick === undefined ? '' : ` ${client.nick}`;
     if (client !== undefined) ctx.relayQuit(client, reason);

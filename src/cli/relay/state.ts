@@ -1,5 +1,6 @@
 import type { Connection, ConnectionId } from '../../index.js';
 import { casefold } from '../../index.js';
+import type { RemoteUser } from './link/servers.js';
 
 /** Capability bits. The low two select a delivery group (see `fanout.ts`). */
 export const CAP_MESSAGE_TAGS = 1;
@@ -17,6 +18,8 @@ export const CAPS: ReadonlyMap<string, number> = new Map([
 const NO_CHANNELS: ReadonlySet<Channel> = new Set();
 
 export class Client {
+  /** A client of this server; a `RemoteUser` (behind a server link) has `local: false`. */
+  readonly local = true;
   readonly conn: Connection;
   /**
    * The host shown in sources, WHO and USERHOST: the client's address (behind
@@ -30,6 +33,8 @@ export class Client {
   user: string | undefined = undefined;
   realname = '';
   registered = false;
+  /** The parameters of the connection's PASS, kept for a SERVER registration (a server link). */
+  pass: readonly string[] | undefined = undefined;
   /** CAP LS was sent and CAP END has not been: registration waits. */
   capNegotiating = false;
   caps = 0;
@@ -93,7 +98,10 @@ export class Channel {
   readonly name: string;
   readonly folded: string;
   readonly created = Math.floor(Date.now() / 1000);
+  /** Members on this server: the fan-out's delivery groups are made from them. */
   readonly members = new Set<Client>();
+  /** Members behind server links: a message reaches them once per link (see `link/network.ts`). */
+  readonly remote = new Set<RemoteUser>();
   topic = '';
   topicBy = '';
   topicAt = 0;
@@ -106,14 +114,17 @@ export class Channel {
   }
 }
 
+/** Anyone with a nick: a client of this server or a user behind a server link. */
+export type User = Client | RemoteUser;
+
 /** Every table the relay keeps; in memory only, gone at exit. */
 export class RelayState {
   readonly clients = new Map<ConnectionId, Client>();
-  /** Nicks in use, registered or reserved by a client still registering. */
-  readonly nicks = new Map<string, Client>();
+  /** Nicks in use, registered or reserved by a client still registering, here or behind a link. */
+  readonly nicks = new Map<string, User>();
   readonly channels = new Map<string, Channel>();
 
-  findNick(nick: string): Client | undefined {
+  findNick(nick: string): User | undefined {
     return this.nicks.get(casefold(nick));
   }
 
@@ -122,12 +133,7 @@ export class RelayState {
   }
 
   join(client: Client, name: string): Channel {
-    const folded = casefold(name);
-    let channel = this.channels.get(folded);
-    if (channel === undefined) {
-      channel = new Channel(name);
-      this.channels.set(folded, channel);
-    }
+    const channel = this.channel(name);
     channel.members.add(client);
     channel.groups = undefined;
     client.joined(channel);
@@ -138,7 +144,23 @@ export class RelayState {
     channel.members.delete(client);
     channel.groups = undefined;
     client.left(channel);
-    if (channel.members.size === 0) this.channels.delete(channel.folded);
+    this.dropIfEmpty(channel);
+  }
+
+  /** A channel is gone with its last member, here or behind a link. */
+  dropIfEmpty(channel: Channel): void {
+    if (channel.members.size === 0 && channel.remote.size === 0) this.channels.delete(channel.folded);
+  }
+
+  /** The channel by name, made when it does not exist yet (a JOIN or NJOIN from a link). */
+  channel(name: string): Channel {
+    const folded = casefold(name);
+    let channel = this.channels.get(folded);
+    if (channel === undefined) {
+      channel = new Channel(name);
+      this.channels.set(folded, channel);
+    }
+    return channel;
   }
 
   /** Everyone who shares a channel with `client`, each once, `client` not included. */

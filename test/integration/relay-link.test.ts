@@ -1,0 +1,201 @@
+/**
+ * Relays linked as servers (RFC 2813), in-process on loopback: clients on
+ * each side see each other, a relay that goes makes a netsplit, one that
+ * comes back is restored by the burst; collisions, loops, a malformed burst
+ * and a flooding peer.
+ */
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { afterEach, describe, test } from 'node:test';
+import { startRelay, type Relay, type RelayOptions } from '../../src/cli/relay/server.js';
+import { Peer, registerPeer } from '../helpers/irc-peer.js';
+import { closedPort, LineClient, once } from '../helpers/net.js';
+
+const PASSWORD = 'linkpw';
+const LOCAL = { host: '127.0.0.1', port: 0 };
+
+/** A relay whose log lines are also events, so tests wait for `link NAME up` instead of sleeping. */
+class Logged {
+  readonly relay: Relay;
+  readonly lines: string[];
+  readonly events: EventEmitter;
+
+  constructor(relay: Relay, lines: string[], events: EventEmitter) {
+    this.relay = relay;
+    this.lines = lines;
+    this.events = events;
+  }
+
+  get port(): number {
+    return this.relay.ports[0]!;
+  }
+
+  /** Resolves with the first log line (already written or to come) matching `re`. */
+  async logged(re: RegExp): Promise<string> {
+    const seen = this.lines.find((l) => re.test(l));
+    if (seen !== undefined) return seen;
+    const [line] = await once(this.events, 'line', { filter: (l) => re.test(l as string) });
+    return line as string;
+  }
+}
+
+const started: Relay[] = [];
+const peers: Peer[] = [];
+
+async function relay(opts: RelayOptions): Promise<Logged> {
+  const lines: string[] = [];
+  const events = new EventEmitter();
+  const r = await startRelay({
+    listen: [LOCAL],
+    linkPassword: PASSWORD,
+    linkRetry: { min: 50, max: 200 },
+    ...opts,
+    log: (l) => {
+      lines.push(l);
+      events.emit('line', l);
+    },
+  });
+  started.push(r);
+  return new Logged(r, lines, events);
+}
+
+async function user(r: Logged, nick: string): Promise<Peer> {
+  const p = await registerPeer(r.port, nick);
+  peers.push(p);
+  return p;
+}
+
+/** Relay `a.test` accepting `b.test`, and `b.test` dialling it; resolves once both see the link. */
+async function pair(aOpts: RelayOptions = {}, bOpts: RelayOptions = {}): Promise<[Logged, Logged]> {
+  const a = await relay({ name: 'a.test', acceptLinks: ['b.test'], ...aOpts });
+  const b = await relay({ name: 'b.test', links: [{ name: 'a.test', host: '127.0.0.1', port: a.port }], ...bOpts });
+  await a.logged(/link b\.test up/);
+  await b.logged(/link a\.test up/);
+  return [a, b];
+}
+
+afterEach(async () => {
+  for (const p of peers.splice(0)) p.client.socket.destroy();
+  await Promise.all(started.splice(0).map((r) => r.close()));
+});
+
+describe('relay links', () => {
+  test('clients on two linked relays see JOINs, channel and private messages in order, UTF-8 intact', async () => {
+    const [a, b] = await pair();
+    assert.match(await a.logged(/link b\.test up/), /\(in, compressed\)/);
+    assert.match(await b.logged(/link a\.test up/), /\(out, compressed\)/);
+    const alice = await user(a, 'alice');
+    const bob = await user(b, 'bob');
+    alice.send('JOIN #room');
+    await alice.expect(/ 366 alice #room /);
+    // Lines keep their order over the link: once bob has this, alice's JOIN has crossed too.
+    alice.send('PRIVMSG bob :joined');
+    await bob.expect(/PRIVMSG bob :?joined$/);
+    bob.send('JOIN #room');
+    // Bob's NAMES lists the remote member; alice sees bob's JOIN over the link.
+    assert.match(await bob.expect(/ 353 bob = #room /), /:?(?:bob alice|alice bob)$/);
+    await alice.expect(/^:bob!~bob@127\.0\.0\.1 JOIN :?#room$/);
+    for (let i = 0; i < 20; i++) alice.send(`PRIVMSG #room :line ${i} ü→€`);
+    for (let i = 0; i < 20; i++) assert.match(await bob.expect(/PRIVMSG #room /), new RegExp(`^:alice!~alice@127\\.0\\.0\\.1 PRIVMSG #room :line ${i} ü→€$`));
+    bob.send('PRIVMSG alice :private ✓', 'WHO #room');
+    await alice.expect(/^:bob!~bob@127\.0\.0\.1 PRIVMSG alice :private ✓$/);
+    const who = await bob.linesUntil(/ 315 bob #room /);
+    assert.ok(who.some((l) => / 352 bob #room ~alice 127\.0\.0\.1 a\.test alice H :1 /.test(l)), who.join('\n'));
+    alice.send('WHOIS bob');
+    await alice.expect(/ 312 alice bob b\.test /);
+    bob.send('NICK bobby');
+    await alice.expect(/^:bob!~bob@127\.0\.0\.1 NICK :?bobby$/);
+    bob.send('PART #room :later');
+    await alice.expect(/^:bobby!~bob@127\.0\.0\.1 PART #room :?later$/);
+  });
+
+  test('a relay that goes makes a netsplit; when it comes back the burst restores the view', async () => {
+    const port = await closedPort();
+    const b = await relay({ name: 'b.test', listen: [{ host: '127.0.0.1', port }], acceptLinks: ['a.test'] });
+    const a = await relay({ name: 'a.test', links: [{ name: 'b.test', host: '127.0.0.1', port }] });
+    await a.logged(/link b\.test up/);
+    const alice = await user(a, 'alice');
+    const bob = await user(b, 'bob');
+    alice.send('JOIN #net');
+    await alice.expect(/ 366 /);
+    bob.send('JOIN #net');
+    await alice.expect(/^:bob\S* JOIN /);
+    await b.relay.close();
+    started.splice(started.indexOf(b.relay), 1);
+    // RFC netsplit reason: the server that stays, then the one lost.
+    await alice.expect(/^:bob!~bob@127\.0\.0\.1 QUIT :a\.test b\.test$/);
+    await a.logged(/link b\.test down/);
+
+    const b2 = await relay({ name: 'b.test', listen: [{ host: '127.0.0.1', port }], acceptLinks: ['a.test'] });
+    await b2.logged(/link a\.test up/);
+    const carol = await user(b2, 'carol');
+    carol.send('JOIN #net');
+    // The burst tells b2 about alice in #net: in carol's NAMES or as a JOIN, whichever comes first.
+    await carol.expect(/ 353 carol = #net .*alice|^:alice!~alice@127\.0\.0\.1 JOIN :?#net$/);
+    await alice.expect(/^:carol!~carol@127\.0\.0\.1 JOIN :?#net$/);
+  });
+
+  test('the same nick on both sides at the burst: both are killed (RFC 2813)', async () => {
+    const port = await closedPort();
+    // a dials a port where nobody listens yet, and keeps trying.
+    const a = await relay({ name: 'a.test', links: [{ name: 'b.test', host: '127.0.0.1', port }] });
+    const b = await relay({ name: 'b.test', acceptLinks: ['a.test'] });
+    const one = await user(a, 'dup');
+    const two = await user(b, 'dup');
+    const keep = await user(a, 'keeper');
+    // Now b listens where a dials: the link comes up with `dup` on both sides.
+    await b.relay.backend.createListener({ addr: '127.0.0.1', port });
+    await b.logged(/link a\.test up/);
+    // Each relay kills the newcomer back down the link, and each KILL takes that side's own dup.
+    await one.expect(/^ERROR :Closing link .*Killed \(b\.test/);
+    await two.expect(/^ERROR :Closing link .*Killed \(a\.test/);
+    keep.send('ISON dup');
+    assert.match(await keep.expect(/ 303 keeper /), / 303 keeper :?$/);
+  });
+
+  test('a server name already on the network is refused (no loops); clients stay', async () => {
+    const [a] = await pair({ acceptLinks: ['b.test', 'c.test'] });
+    const alice = await user(a, 'alice');
+    // A second server calling itself b.test.
+    const twin = await relay({ name: 'b.test', links: [{ name: 'a.test', host: '127.0.0.1', port: a.port }] });
+    await twin.logged(/ERROR: Closing link: ID "b\.test" already registered/);
+    await alice.sync();
+    assert.equal(a.lines.filter((l) => /link b\.test up/.test(l)).length, 1);
+  });
+
+  test('a bad password or a server not accepted is refused', async () => {
+    const a = await relay({ name: 'a.test', acceptLinks: ['b.test'] });
+    const wrong = await relay({ name: 'b.test', linkPassword: 'nope', links: [{ name: 'a.test', host: '127.0.0.1', port: a.port }] });
+    await wrong.logged(/sent ERROR: Closing link: Bad password/);
+    const stranger = await relay({ name: 'x.test', links: [{ name: 'a.test', host: '127.0.0.1', port: a.port }] });
+    await stranger.logged(/sent ERROR: Closing link: Server x\.test not configured here/);
+  });
+
+  test('--no-link-compress on one side: the link is plain', async () => {
+    const [a, b] = await pair({}, { linkCompress: false });
+    assert.match(await a.logged(/link b\.test up/), /\(in, plain\)/);
+    assert.match(await b.logged(/link a\.test up/), /\(out, plain\)/);
+  });
+
+  test('a peer with a malformed burst is dropped; the relay keeps its clients', async () => {
+    const a = await relay({ name: 'a.test', acceptLinks: ['evil.test'] });
+    const alice = await user(a, 'alice');
+    const evil = await LineClient.connect(a.port);
+    evil.write(`PASS ${PASSWORD} 0210 IRC|x`, 'SERVER evil.test 1 :evil', ':evil.test NICK bad!nick 1 u h 1 + :r');
+    await once(evil.socket, 'line', { filter: () => evil.lines.some((l) => /^ERROR :Closing link: Malformed NICK/.test(l)) });
+    await evil.waitClosed();
+    await a.logged(/link evil\.test down/);
+    await alice.sync();
+  });
+
+  test('a flooding peer is dropped with Excess Flood; the relay keeps its clients', async () => {
+    const a = await relay({ name: 'a.test', acceptLinks: ['flood.test'], linkFlood: { rate: 100, burst: 500 } });
+    const alice = await user(a, 'alice');
+    const flood = await LineClient.connect(a.port);
+    flood.write(`PASS ${PASSWORD} 0210 IRC|x`, 'SERVER flood.test 1 :flood');
+    flood.write(...Array.from({ length: 5000 }, (_, i) => `:flood.test WALLOPS :line ${i}`));
+    await a.logged(/link flood\.test down: Excess Flood/);
+    await flood.waitClosed();
+    await alice.sync();
+  });
+});
