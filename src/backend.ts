@@ -14,7 +14,7 @@ import { Listener, type AdmissionCheck, type ListenerConfig, type ListenerId } f
 import { AcceptPipeline, type ConnectionRefusal, type PipelineHost, type TlsFailurePeer } from './listen/pipeline.js';
 import { formatLine, type FormatOptions } from './message/format.js';
 import type { IrcMessage, IrcMessageInit } from './message/message.js';
-import { checkDuration, checkKeys, checkPort, resolveLimits } from './options.js';
+import { checkDuration, checkFlood, checkKeys, checkPort, resolveLimits } from './options.js';
 import { encodeProxyHeader, type ProxyHeaderInit } from './transport/proxy/encode.js';
 import type { Transport } from './transport/transport.js';
 import { loadTlsFiles, TlsAcceptor } from './transport/tls.js';
@@ -174,7 +174,6 @@ const PROXY_KEYS = ['from', 'timeout'];
 const WEBSOCKET_KEYS = ['path', 'origins', 'requireOrigin', 'forwardedFrom', 'perMessageDeflate', 'upgradeTimeout', 'pingInterval', 'onRequest'];
 const DEFAULT_UPGRADE_TIMEOUT = 10_000;
 const DEFAULT_PING_INTERVAL = 60_000;
-const FLOOD_KEYS = ['rate', 'burst', 'mode', 'maxDelay'];
 const CONNECTOR_KEYS = ['addr', 'port', 'path', 'url', 'protocols', 'origin', 'bindAddr', 'ipv6', 'tls', 'proxyHeader', 'timeout', 'idle', 'args', 'limits'];
 const BACKEND_KEYS = ['colonify', 'tls', 'limits'];
 const DEFAULT_IDLE = 180_000;
@@ -851,23 +850,6 @@ export class Backend extends EventEmitter<BackendEvents> {
       settle();
     }
   }
-}
-
-function checkFlood(where: string, flood: FloodOptions): FloodOptions {
-  checkKeys(`${where} flood`, flood, FLOOD_KEYS);
-  for (const key of ['rate', 'burst'] as const) {
-    const v = flood[key];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: flood.${key} must be a positive number, got ${String(v)}`);
-    }
-  }
-  // JavaScript callers get no type check: look at the value itself.
-  const mode: unknown = flood.mode;
-  if (mode !== undefined && mode !== 'delay' && mode !== 'disconnect') {
-    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: flood.mode must be 'delay' or 'disconnect'`);
-  }
-  if (flood.maxDelay !== undefined) checkDuration(where, 'flood.maxDelay', flood.maxDelay);
-  return { ...flood };
 }
 
 function checkWebSocket(where: string, ws: boolean | WebSocketListenerOptions | undefined, limits: Limits): ListenerConfig['websocket'] {

@@ -1,5 +1,5 @@
 import { IrcArgumentError } from './errors.js';
-import { DEFAULT_LIMITS, type Limits } from './limits.js';
+import { DEFAULT_LIMITS, type FloodOptions, type Limits } from './limits.js';
 
 /** Options of the seed (and names people guess) mapped to their ircsock spelling. */
 const RENAMED: Readonly<Record<string, string>> = {
@@ -67,4 +67,24 @@ export function resolveLimits(where: string, base: Readonly<Limits>, over: Parti
   }
   if (out.sendQHighWater > out.sendQ) out.sendQHighWater = out.sendQ;
   return out;
+}
+
+const FLOOD_KEYS = ['rate', 'burst', 'mode', 'maxDelay'];
+
+/** Validates flood options (listener and connector options, `Connection.setFlood`); returns a copy. */
+export function checkFlood(where: string, flood: FloodOptions): FloodOptions {
+  checkKeys(`${where} flood`, flood, FLOOD_KEYS);
+  for (const key of ['rate', 'burst'] as const) {
+    const v = flood[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: flood.${key} must be a positive number, got ${String(v)}`);
+    }
+  }
+  // JavaScript callers get no type check: look at the value itself.
+  const mode: unknown = flood.mode;
+  if (mode !== undefined && mode !== 'delay' && mode !== 'disconnect') {
+    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: flood.mode must be 'delay' or 'disconnect'`);
+  }
+  if (flood.maxDelay !== undefined) checkDuration(where, 'flood.maxDelay', flood.maxDelay);
+  return { ...flood };
 }

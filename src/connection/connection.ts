@@ -3,6 +3,7 @@ import { IrcLimitError, IrcTimeoutError, type IrcLineTooLongError, type IrcParse
 import type { FloodOptions, Limits } from '../limits.js';
 import type { IrcMessage } from '../message/message.js';
 import { parseLine } from '../message/parse.js';
+import { checkFlood } from '../options.js';
 import type { TlsInfo } from '../transport/tls.js';
 import type { Endpoint, ProxyFacts, Transport, TransportKind } from '../transport/transport.js';
 import type { WebSocketFacts } from '../transport/websocket.js';
@@ -115,7 +116,7 @@ export class Connection {
   readonly #admission: { release(key: string): unknown } | undefined;
   readonly #admissionKey: string | undefined;
   // Flood control, only on connections that have it: most never do.
-  readonly #flood: Flood | undefined;
+  #flood: Flood | undefined;
 
   /** @internal Connections are made by the backend. */
   constructor(init: ConnectionInit) {
@@ -338,6 +339,26 @@ export class Connection {
     t.dropHeld();
     if (t.writable) t.write(SENDQ_ERROR);
     this.#end(Math.min(SENDQ_GRACE, this.limits.disconnectTimeout));
+  }
+
+  /**
+   * Replaces this connection's flood control, or lifts it with `false`: what
+   * a server does once a connection turns out to be a server link (a burst is
+   * thousands of lines at once) or an operator. A line held back by fakelag
+   * is dispatched at once when control is lifted or changed.
+   */
+  setFlood(opts: FloodOptions | false): void {
+    const next = opts === false ? undefined : new Flood(checkFlood(`connection ${this.id}`, opts));
+    const held = this.#flood?.clear();
+    this.#flood = next;
+    if (held === undefined || this.#finalized) return;
+    const t = this.#transport;
+    try {
+      this.#deliver(held);
+    } finally {
+      t.resume();
+    }
+    this.#dispatch();
   }
 
   #dispatch(): void {

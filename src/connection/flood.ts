@@ -10,6 +10,7 @@ export class Flood {
   readonly #disconnects: boolean;
   readonly #maxDelay: number;
   #timer: NodeJS.Timeout | undefined = undefined;
+  #held: string | undefined = undefined;
 
   constructor(opts: FloodOptions) {
     this.#bucket = new TokenBucket({ rate: opts.rate, burst: opts.burst });
@@ -36,15 +37,21 @@ export class Flood {
 
   /** Holds `line` for `wait` ms, then hands it to `release`. */
   hold(line: string, wait: number, release: (line: string) => void): void {
+    this.#held = line;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      this.#held = undefined;
       release(line);
     }, wait);
     this.#timer.unref();
   }
 
-  clear(): void {
+  /** Stops holding: the line held back, if any, for the caller to dispatch now. */
+  clear(): string | undefined {
+    const held = this.#held;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#held = undefined;
+    return held;
   }
 }

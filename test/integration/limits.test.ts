@@ -121,6 +121,43 @@ test("flood 'delay' with a debt past maxDelay: Excess Flood (ERR_EXCESS_FLOOD)",
   assert.equal(counts.input, 2);
 });
 
+test('setFlood(false) lifts fakelag at once: the held line and every waiting one are dispatched, in order (a client that turns out to be a server link)', async () => {
+  // At 1 line/s the last of 40 lines would wait 38 s: only lifting the control lets them arrive within the test's wait.
+  const { backend, client, conn } = await setup({ flood: { rate: 1, burst: 2, mode: 'delay', maxDelay: 60_000 } });
+  const total = 40;
+  const all = times(backend, 'input', total);
+  let lifted = false;
+  backend.on('input', (c) => {
+    if (c !== conn || lifted) return;
+    lifted = true;
+    // Once the burst is spent and a line is held: the next timer turn, not this dispatch.
+    setImmediate(() => {
+      assert.equal(conn.socket.isPaused(), true, 'a line is held');
+      conn.setFlood(false);
+    });
+  });
+  client.write(...lines(total));
+  const got = await all;
+  assert.deepEqual(
+    got.map(([, m]) => m.params[1]),
+    lines(total).map((_, i) => `line ${i}`),
+  );
+  assert.equal(conn.socket.isPaused(), false);
+});
+
+test("setFlood replaces the control: a connection moved to 'disconnect' mode is dropped with Excess Flood past its new burst", async () => {
+  const { backend, client, conn } = await setup({ flood: { rate: 100, burst: 100, mode: 'delay' } });
+  conn.setFlood({ rate: 1, burst: 3, mode: 'disconnect' });
+  const { counts } = countEvents(backend, ['input']);
+  const gone = once(backend, 'disconnect');
+  client.write(...lines(10));
+  const [, reason, err] = await gone;
+  assert.equal(reason, 'Excess Flood');
+  assert.equal(codeOf(err), 'ERR_EXCESS_FLOOD');
+  assert.equal(counts.input, 3);
+  assert.throws(() => { conn.setFlood({ rate: 0, burst: 1 }); }, { code: 'ERR_INVALID_OPTION' });
+});
+
 test('ReadQ: input held back by flood control beyond limits.readQ ends the connection (ERR_READQ_EXCEEDED)', async () => {
   const { backend, client, conn } = await setup({ flood: { rate: 1, burst: 1, mode: 'delay' }, limits: { readQ: 1024 } });
   const gone = once(backend, 'disconnect');

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, test } from 'node:test';
+import { CLI_FLOOD } from '../../src/cli/relay/options.js';
 import { startRelay, type Relay, type RelayOptions } from '../../src/cli/relay/server.js';
 import { Peer, registerPeer } from '../helpers/irc-peer.js';
 import { closedPort, LineClient, once } from '../helpers/net.js';
@@ -186,6 +187,21 @@ describe('relay links', () => {
     await evil.waitClosed();
     await a.logged(/link evil\.test down/);
     await alice.sync();
+  });
+
+  test("a link's burst is not held by the listener's client flood control (the CLI's 5:20): 2,000 burst lines arrive at once", async () => {
+    const a = await relay({ name: 'a.test', acceptLinks: ['big.test'], flood: CLI_FLOOD });
+    const alice = await user(a, 'alice');
+    const big = await LineClient.connect(a.port);
+    big.write(`PASS ${PASSWORD} 0210 IRC|x`, 'SERVER big.test 1 :big');
+    const nicks = Array.from({ length: 2_000 }, (_, i) => `u${i}`);
+    big.write(...nicks.map((n, i) => `:big.test NICK ${n} 1 ${n} host.test 1 + :user ${i}`));
+    big.write('PING :done');
+    // At 5 lines a second 2,000 lines would take 6 minutes, and a client flood past 10 s of debt is an Excess Flood.
+    await once(big.socket, 'line', { filter: () => big.lines.some((l) => / PONG .*done/.test(l)) });
+    alice.send('ISON u0 u1999');
+    await alice.expect(/ 303 alice :u0 u1999$/);
+    await big.destroy();
   });
 
   test('a flooding peer is dropped with Excess Flood; the relay keeps its clients', async () => {

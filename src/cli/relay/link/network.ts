@@ -21,7 +21,11 @@ export interface NetworkConfig {
   accept: ReadonlySet<string>;
   /** Offer zlib (`Z`); it is used when the peer offers it too. */
   compress: boolean;
-  /** Lines a second a peer may send after its burst, or false for no bound. */
+  /**
+   * Lines a second a peer may send after its burst, or false for no bound. It
+   * replaces the listener's client flood control once a connection speaks as
+   * a server (a burst is thousands of lines at once); past it: `Excess Flood`.
+   */
   flood: TokenBucketOptions | false;
   /** The SERVER info text. */
   info: string;
@@ -96,7 +100,9 @@ export class Network implements NetworkHooks {
   #adopt(conn: Connection, direction: 'in' | 'out', expected: string | undefined): Link {
     conn.isClient = false;
     conn.isPeer = true;
-    const link = new Link(conn, direction, expected, this.config.flood);
+    const flood = this.config.flood;
+    conn.setFlood(flood === false ? false : { rate: flood.rate, burst: flood.burst, mode: 'disconnect' });
+    const link = new Link(conn, direction, expected);
     this.#links.set(conn.id, link);
     return link;
   }
@@ -142,10 +148,6 @@ export class Network implements NetworkHooks {
 
   input(link: Link, msg: IrcMessage): void {
     if (link.conn.disconnecting !== false) return;
-    if (link.flooding()) {
-      this.drop(link, 'Excess Flood');
-      return;
-    }
     link.conn.pingPending = false;
     handleLinkMessage(this, link, msg);
   }
