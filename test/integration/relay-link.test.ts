@@ -5,8 +5,10 @@
  * and a flooding peer.
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { CLI_FLOOD } from '../../src/cli/relay/options.js';
 import { startRelay, type Relay, type RelayOptions } from '../../src/cli/relay/server.js';
 import { Peer, registerPeer } from '../helpers/irc-peer.js';
@@ -40,6 +42,40 @@ class Logged {
   }
 }
 
+/** `ircsock relay` in a process of its own (the built CLI), so that a test can SIGKILL it. */
+class RelayChild {
+  readonly #child: ChildProcess;
+  readonly port: number;
+
+  private constructor(child: ChildProcess, port: number) {
+    this.#child = child;
+    this.port = port;
+  }
+
+  static async start(args: readonly string[]): Promise<RelayChild> {
+    const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    let out = '';
+    const stdout = child.stdout;
+    stdout.setEncoding('utf8');
+    const listening = once(stdout, 'data', { filter: (chunk) => (out += chunk as string).includes('listening on ') });
+    await listening;
+    const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
+    assert.ok(m !== null, out);
+    stdout.resume();
+    return new RelayChild(child, Number(m[1]));
+  }
+
+  async kill(): Promise<void> {
+    const closed = once(this.#child, 'close');
+    this.#child.kill('SIGKILL');
+    await closed;
+  }
+}
+
+const children: ChildProcess[] = [];
+
 const started: Relay[] = [];
 const peers: Peer[] = [];
 
@@ -60,7 +96,7 @@ async function relay(opts: RelayOptions): Promise<Logged> {
   return new Logged(r, lines, events);
 }
 
-async function user(r: Logged, nick: string): Promise<Peer> {
+async function user(r: { readonly port: number }, nick: string): Promise<Peer> {
   const p = await registerPeer(r.port, nick);
   peers.push(p);
   return p;
@@ -76,6 +112,7 @@ async function pair(aOpts: RelayOptions = {}, bOpts: RelayOptions = {}): Promise
 }
 
 afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const p of peers.splice(0)) p.client.socket.destroy();
   await Promise.all(started.splice(0).map((r) => r.close()));
 });
@@ -134,6 +171,33 @@ describe('relay links', () => {
     // The burst tells b2 about alice in #net: in carol's NAMES or as a JOIN, whichever comes first.
     await carol.expect(/ 353 carol = #net .*alice|^:alice!~alice@127\.0\.0\.1 JOIN :?#net$/);
     await alice.expect(/^:carol!~carol@127\.0\.0\.1 JOIN :?#net$/);
+  });
+
+  test('a relay process killed with SIGKILL: netsplit QUITs on the other side; started again, its burst restores the view', async () => {
+    const a = await relay({ name: 'a.test', acceptLinks: ['b.test'] });
+    const alice = await user(a, 'alice');
+    alice.send('JOIN #net');
+    await alice.expect(/ 366 /);
+    const args = ['relay', '--listen', '127.0.0.1:0', '--name', 'b.test', '--flood', 'off'];
+    args.push('--link', `a.test@127.0.0.1:${a.port}`, '--link-password', PASSWORD);
+    const first = await RelayChild.start(args);
+    await a.logged(/link b\.test up/);
+    const bob = await user({ port: first.port }, 'bob');
+    bob.send('JOIN #net');
+    await alice.expect(/^:bob!~bob@127\.0\.0\.1 JOIN :?#net$/);
+    await first.kill();
+    // No ERROR, no SQUIT: the kernel closes the dead process's socket, and that is the netsplit.
+    await alice.expect(/^:bob!~bob@127\.0\.0\.1 QUIT :a\.test b\.test$/);
+    await a.logged(/link b\.test down/);
+
+    const second = await RelayChild.start(args);
+    await a.logged(/link b\.test up/);
+    const carol = await user({ port: second.port }, 'carol');
+    carol.send('JOIN #net');
+    // The burst tells the new process about alice in #net: in carol's NAMES or as a JOIN, whichever comes first.
+    await carol.expect(/ 353 carol = #net .*alice|^:alice!~alice@127\.0\.0\.1 JOIN :?#net$/);
+    await alice.expect(/^:carol!~carol@127\.0\.0\.1 JOIN :?#net$/);
+    await second.kill();
   });
 
   test('the same nick on both sides at the burst: both are killed (RFC 2813)', async () => {
