@@ -383,8 +383,15 @@ export class WsAcceptor {
       clearTimeout(timer);
       this.#waiting.delete(socket);
     });
+    // Bytes an earlier stage read and put back (the PROXY stage's `unshift`: the request came in the
+    // header's packet) sit in the stream's buffer, which Node's HTTP parser never looks at: it reads
+    // the handle directly. Take them out and hand them to it as the first chunk.
+    const early = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
     // Node's HTTP server reads the request off the socket it is handed, as when it listens itself.
     this.#http.emit('connection', socket);
+    if (early !== null) socket.emit('data', early);
+    // The PROXY stage leaves the socket paused.
+    if (socket.isPaused()) socket.resume();
   }
 
   /** Keeps `t` in the keepalive sweep while it lives. */
