@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { chromium, type BrowserContext } from 'playwright-core';
 import { startRelay } from '../../src/cli/relay/server.js';
 import { createPageHandler, findWebRoot } from '../../src/cli/relay/web.js';
 import { LineClient } from '../helpers/net.js';
@@ -78,11 +78,14 @@ test('in chromium: the page registers, joins, shows the members and exchanges UT
   await lineMatching(tcp, (l) => / 366 irssi #lobby /.test(l));
 
   const profile = mkdtempSync(path.join(tmpdir(), 'ircsock-chromium-'));
-  t.after(() => {
+  // One hook, so the browser is closed before its profile is removed.
+  const held: { context?: BrowserContext } = {};
+  t.after(async () => {
+    await held.context?.close();
     rmSync(profile, { recursive: true, force: true });
   });
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 15_000 });
-  t.after(() => context.close());
+  held.context = context;
   const page = context.pages()[0] ?? (await context.newPage());
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
