@@ -19,6 +19,7 @@
  */
 import net, { type Socket } from 'node:net';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
+import { WebSocket, type RawData } from 'ws';
 import { emitToParent, serveParent } from './child.js';
 import { proxyHeader } from './proxy-header.js';
 
@@ -34,6 +35,12 @@ export interface OpenCommand {
    * of the server would send (see `proxy-header.ts`).
    */
   proxy?: 1 | 2;
+  /**
+   * Connect over WebSocket (IRCv3 WebSocket, `ws://host:port/`) offering this
+   * subprotocol: `binary.ircv3.net` or `text.ircv3.net`. One message per line
+   * both ways, as a web client sends them.
+   */
+  ws?: 'binary.ircv3.net' | 'text.ircv3.net';
   count: number;
   /** Connections being set up at once. Default 200. */
   concurrency?: number;
@@ -100,9 +107,70 @@ const SEQ_W = 10;
 const TS_W = 12;
 const BODY_W = MARKER.length + SENDER_W + 1 + SEQ_W + 1 + TS_W;
 
+/**
+ * One client's connection as the generator uses it: a byte stream (TCP, Unix)
+ * or a WebSocket, one message per line.
+ */
+interface Wire {
+  /** Writes CRLF-terminated lines; false once the peer's buffers are full (wait for `onDrain`). */
+  write(text: string): boolean;
+  readonly destroyed: boolean;
+  destroy(): void;
+  onDrain(fn: () => void): void;
+}
+
+function streamWire(sock: Socket): Wire {
+  return {
+    write: (text) => sock.write(text),
+    get destroyed() {
+      return sock.destroyed;
+    },
+    destroy: () => sock.destroy(),
+    onDrain: (fn) => sock.on('drain', fn),
+  };
+}
+
+/** What ws may hold unsent before a WebSocket sender counts as blocked: a socket's default high-water mark. */
+const WS_HIGH_WATER = 16 * 1024;
+
+function webSocketWire(ws: WebSocket, binary: boolean): Wire {
+  const drains: (() => void)[] = [];
+  let blocked = false;
+  // The send callback of a batch's last line fires once ws has handed it to the socket.
+  const sent = (): void => {
+    if (!blocked || ws.bufferedAmount >= WS_HIGH_WATER) return;
+    blocked = false;
+    for (const fn of drains) fn();
+  };
+  return {
+    write: (text) => {
+      if (ws.readyState !== WebSocket.OPEN) return false;
+      let start = 0;
+      for (;;) {
+        const end = text.indexOf('\r\n', start);
+        if (end < 0) break;
+        const line = text.slice(start, end);
+        start = end + 2;
+        const last = start >= text.length;
+        if (binary) ws.send(Buffer.from(line, 'latin1'), { binary: true }, last ? sent : undefined);
+        else ws.send(line, { binary: false }, last ? sent : undefined);
+      }
+      blocked = ws.bufferedAmount >= WS_HIGH_WATER;
+      return !blocked;
+    },
+    get destroyed() {
+      return ws.readyState === WebSocket.CLOSED || ws.readyState === WebSocket.CLOSING;
+    },
+    destroy: () => {
+      ws.terminate();
+    },
+    onDrain: (fn) => drains.push(fn),
+  };
+}
+
 interface Client {
   idx: number;
-  sock: Socket;
+  sock: Wire;
   /** Partial line kept between reads in tracking mode. */
   part: Buffer | undefined;
   /** Per sender: the next sequence number expected (tracking mode). */
@@ -234,7 +302,7 @@ class Run {
   start(): void {
     this.t0 = performance.now();
     this.senders.forEach((c) => {
-      c.sock.on('drain', () => {
+      c.sock.onDrain(() => {
         c.blocked = false;
         if (this.cfg.mode === 'flood') this.schedulePump();
       });
@@ -356,6 +424,15 @@ function onData(c: Client, buf: Buffer): void {
   r?.onReceived();
 }
 
+/** One WebSocket message: exactly one line, no LF. */
+function onMessage(c: Client, data: Buffer): void {
+  rxBytes += data.length;
+  rxLines++;
+  const r = run;
+  if (r?.cfg.track === true) r.track(c, data, 0, data.length, performance.now() * 1000);
+  r?.onReceived();
+}
+
 function pong(c: Client, buf: Buffer): void {
   const text = buf.toString('latin1');
   for (const line of text.split('\n')) {
@@ -364,10 +441,61 @@ function pong(c: Client, buf: Buffer): void {
   }
 }
 
+function openWebSocket(cmd: OpenCommand, idx: number, protocol: 'binary.ircv3.net' | 'text.ircv3.net'): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${cmd.host ?? ''}:${String(cmd.port ?? 0)}/`, [protocol], { perMessageDeflate: false });
+    const wire = webSocketWire(ws, protocol === 'binary.ircv3.net');
+    const c: Client = { idx, sock: wire, part: undefined, nextSeq: undefined, blocked: false };
+    let ready = false;
+    let seen = '';
+    const fail = (err: Error): void => {
+      if (!ready) {
+        ready = true;
+        ws.terminate();
+        reject(err);
+      }
+    };
+    ws.on('error', (err) => {
+      errors++;
+      fail(err);
+    });
+    ws.on('close', () => {
+      closed++;
+      fail(new Error('closed during setup'));
+    });
+    ws.on('message', (raw: RawData) => {
+      const data = raw as Buffer;
+      if (!ready && cmd.readyMarker !== undefined) {
+        seen = (seen + data.toString('latin1')).slice(-4096);
+        if (seen.includes(cmd.readyMarker)) {
+          ready = true;
+          resolve(c);
+        }
+      }
+      if (cmd.autoPong === true && data.includes('PING')) pong(c, data);
+      onMessage(c, data);
+    });
+    ws.once('open', () => {
+      if (ws.protocol !== protocol) {
+        fail(new Error(`the server chose subprotocol ${JSON.stringify(ws.protocol)}, not ${protocol}`));
+        return;
+      }
+      if (cmd.greet !== undefined && cmd.greet.length > 0) {
+        wire.write(cmd.greet.map((l) => `${l.replaceAll('{i}', String(idx))}\r\n`).join(''));
+      }
+      if (cmd.readyMarker === undefined) {
+        ready = true;
+        resolve(c);
+      }
+    });
+  });
+}
+
 function openOne(cmd: OpenCommand, idx: number): Promise<Client> {
+  if (cmd.ws !== undefined) return openWebSocket(cmd, idx, cmd.ws);
   return new Promise((resolve, reject) => {
     const sock = cmd.path !== undefined ? net.connect({ path: cmd.path }) : net.connect({ host: cmd.host, port: cmd.port as number });
-    const c: Client = { idx, sock, part: undefined, nextSeq: undefined, blocked: false };
+    const c: Client = { idx, sock: streamWire(sock), part: undefined, nextSeq: undefined, blocked: false };
     let ready = false;
     let seen = '';
     const fail = (err: Error): void => {
@@ -422,6 +550,7 @@ function openOne(cmd: OpenCommand, idx: number): Promise<Client> {
 async function open(cmd: OpenCommand): Promise<{ opened: number; failed: number; firstError?: string; ms: number }> {
   if (cmd.path === undefined && (cmd.host === undefined || cmd.port === undefined)) throw new Error('open: give host and port, or path');
   if (cmd.path !== undefined && cmd.proxy !== undefined) throw new Error('open: PROXY headers are sent over TCP only');
+  if (cmd.ws !== undefined && (cmd.path !== undefined || cmd.proxy !== undefined)) throw new Error('open: WebSocket clients connect over TCP, without PROXY headers');
   const t0 = performance.now();
   const concurrency = cmd.concurrency ?? 200;
   const deadline = t0 + (cmd.timeout ?? 60_000);

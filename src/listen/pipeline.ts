@@ -326,6 +326,7 @@ export class AcceptPipeline {
         websocket: upgraded.facts,
         maxTagBytes: limits.maxTagBytes,
         maxBodyBytes: limits.maxBodyBytes,
+        role: 'server',
       });
       const stage = listener.config.websocket;
       if (stage !== undefined) stage.acceptor.track(ws, stage.pingInterval);
