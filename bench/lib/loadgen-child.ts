@@ -19,9 +19,9 @@
  */
 import net, { type Socket } from 'node:net';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
-import { WebSocket, type RawData } from 'ws';
 import { emitToParent, serveParent } from './child.js';
 import { proxyHeader } from './proxy-header.js';
+import { checkUpgradeResponse, FrameReader, frameClientLines, upgradeRequest } from './ws-raw.js';
 
 export interface OpenCommand {
   /** TCP: host and port; or `path`. */
@@ -130,41 +130,15 @@ function streamWire(sock: Socket): Wire {
   };
 }
 
-/** What ws may hold unsent before a WebSocket sender counts as blocked: a socket's default high-water mark. */
-const WS_HIGH_WATER = 16 * 1024;
-
-function webSocketWire(ws: WebSocket, binary: boolean): Wire {
-  const drains: (() => void)[] = [];
-  let blocked = false;
-  // The send callback of a batch's last line fires once ws has handed it to the socket.
-  const sent = (): void => {
-    if (!blocked || ws.bufferedAmount >= WS_HIGH_WATER) return;
-    blocked = false;
-    for (const fn of drains) fn();
-  };
+/** A WebSocket client's wire: each line written as one masked frame (see `ws-raw.ts`). */
+function webSocketWire(sock: Socket, binary: boolean): Wire {
   return {
-    write: (text) => {
-      if (ws.readyState !== WebSocket.OPEN) return false;
-      let start = 0;
-      for (;;) {
-        const end = text.indexOf('\r\n', start);
-        if (end < 0) break;
-        const line = text.slice(start, end);
-        start = end + 2;
-        const last = start >= text.length;
-        if (binary) ws.send(Buffer.from(line, 'latin1'), { binary: true }, last ? sent : undefined);
-        else ws.send(line, { binary: false }, last ? sent : undefined);
-      }
-      blocked = ws.bufferedAmount >= WS_HIGH_WATER;
-      return !blocked;
-    },
+    write: (text) => sock.write(frameClientLines(text, binary)),
     get destroyed() {
-      return ws.readyState === WebSocket.CLOSED || ws.readyState === WebSocket.CLOSING;
+      return sock.destroyed;
     },
-    destroy: () => {
-      ws.terminate();
-    },
-    onDrain: (fn) => drains.push(fn),
+    destroy: () => sock.destroy(),
+    onDrain: (fn) => sock.on('drain', fn),
   };
 }
 
@@ -424,12 +398,12 @@ function onData(c: Client, buf: Buffer): void {
   r?.onReceived();
 }
 
-/** One WebSocket message: exactly one line, no LF. */
-function onMessage(c: Client, data: Buffer): void {
-  rxBytes += data.length;
+/** One WebSocket message, `buf[start, end)`: exactly one line, no LF. */
+function onMessage(c: Client, buf: Buffer, start: number, end: number): void {
+  rxBytes += end - start;
   rxLines++;
   const r = run;
-  if (r?.cfg.track === true) r.track(c, data, 0, data.length, performance.now() * 1000);
+  if (r?.cfg.track === true) r.track(c, buf, start, end, performance.now() * 1000);
   r?.onReceived();
 }
 
@@ -443,50 +417,75 @@ function pong(c: Client, buf: Buffer): void {
 
 function openWebSocket(cmd: OpenCommand, idx: number, protocol: 'binary.ircv3.net' | 'text.ircv3.net'): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${cmd.host ?? ''}:${String(cmd.port ?? 0)}/`, [protocol], { perMessageDeflate: false });
-    const wire = webSocketWire(ws, protocol === 'binary.ircv3.net');
-    const c: Client = { idx, sock: wire, part: undefined, nextSeq: undefined, blocked: false };
+    const host = cmd.host as string;
+    const port = cmd.port as number;
+    const sock = net.connect({ host, port });
+    const c: Client = { idx, sock: webSocketWire(sock, protocol === 'binary.ircv3.net'), part: undefined, nextSeq: undefined, blocked: false };
     let ready = false;
     let seen = '';
+    let head = '';
     const fail = (err: Error): void => {
       if (!ready) {
         ready = true;
-        ws.terminate();
+        sock.destroy();
         reject(err);
       }
     };
-    ws.on('error', (err) => {
-      errors++;
-      fail(err);
-    });
-    ws.on('close', () => {
-      closed++;
-      fail(new Error('closed during setup'));
-    });
-    ws.on('message', (raw: RawData) => {
-      const data = raw as Buffer;
+    const { request, accept } = upgradeRequest(host, port, protocol);
+    const frames = new FrameReader(sock, (buf, start, end) => {
       if (!ready && cmd.readyMarker !== undefined) {
-        seen = (seen + data.toString('latin1')).slice(-4096);
+        seen = (seen + buf.toString('latin1', start, end) + '\n').slice(-4096);
         if (seen.includes(cmd.readyMarker)) {
           ready = true;
           resolve(c);
         }
       }
-      if (cmd.autoPong === true && data.includes('PING')) pong(c, data);
-      onMessage(c, data);
+      if (cmd.autoPong === true && buf.includes('PING', start) && buf.indexOf('PING', start) < end) pong(c, buf.subarray(start, end));
+      onMessage(c, buf, start, end);
     });
-    ws.once('open', () => {
-      if (ws.protocol !== protocol) {
-        fail(new Error(`the server chose subprotocol ${JSON.stringify(ws.protocol)}, not ${protocol}`));
-        return;
-      }
+    const opened = (): void => {
       if (cmd.greet !== undefined && cmd.greet.length > 0) {
-        wire.write(cmd.greet.map((l) => `${l.replaceAll('{i}', String(idx))}\r\n`).join(''));
+        c.sock.write(cmd.greet.map((l) => `${l.replaceAll('{i}', String(idx))}\r\n`).join(''));
       }
       if (cmd.readyMarker === undefined) {
         ready = true;
         resolve(c);
       }
+    };
+    sock.setNoDelay(true);
+    sock.on('error', (err) => {
+      errors++;
+      fail(err);
+    });
+    sock.on('close', () => {
+      closed++;
+      fail(new Error('closed during setup'));
+    });
+    let upgraded = false;
+    sock.on('data', (buf: Buffer) => {
+      if (upgraded) {
+        frames.push(buf);
+        return;
+      }
+      head += buf.toString('latin1');
+      const blank = head.indexOf('\r\n\r\n');
+      if (blank < 0) {
+        if (head.length > 8192) fail(new Error('no end to the upgrade response'));
+        return;
+      }
+      const problem = checkUpgradeResponse(head.slice(0, blank), accept, protocol);
+      if (problem !== undefined) {
+        fail(new Error(problem));
+        return;
+      }
+      upgraded = true;
+      const rest = Buffer.from(head.slice(blank + 4), 'latin1');
+      head = '';
+      opened();
+      if (rest.length > 0) frames.push(rest);
+    });
+    sock.once('connect', () => {
+      sock.write(request);
     });
   });
 }

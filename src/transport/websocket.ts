@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { IrcLineTooLongError, IrcParseError, IrcTimeoutError, IrcWebSocketError } from '../errors.js';
 import { decodeEscaped } from '../framing/text.js';
-import { frameLines } from './ws-frame.js';
+import { frameChunk, frameLines } from './ws-frame.js';
 import type { TlsInfo } from './tls.js';
 import type { Endpoint, ProxyFacts, Transport, TransportKind, TransportLine, TransportSink } from './transport.js';
 
@@ -175,6 +175,35 @@ export class WsTransport implements Transport {
       this.#socket.write(frames, this.#afterBatch);
       return;
     }
+    this.#sendViaWs(data);
+  }
+
+  writeChunks(chunks: readonly Buffer[]): void {
+    if (!this.writable) return;
+    if (!this.#direct) {
+      this.#sendViaWs(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+      return;
+    }
+    let out: Buffer;
+    if (chunks.length === 1) {
+      const f = frameChunk(chunks[0] as Buffer, this.#binary);
+      this.bytesOut += f.payloadBytes;
+      out = f.frames;
+    } else {
+      const frames: Buffer[] = [];
+      let total = 0;
+      for (const chunk of chunks) {
+        const f = frameChunk(chunk, this.#binary);
+        this.bytesOut += f.payloadBytes;
+        frames.push(f.frames);
+        total += f.frames.length;
+      }
+      out = Buffer.concat(frames, total);
+    }
+    this.#socket.write(out, this.#afterBatch);
+  }
+
+  #sendViaWs(data: Buffer): void {
     // Corked around the batch, ws's per-message writes still reach the kernel together.
     const socket = this.#socket;
     socket.cork();

@@ -90,3 +90,19 @@ export function frameLines(data: Buffer, binary: boolean): FramedBatch {
   }
   return { frames, payloadBytes };
 }
+
+// Framed lines by the Buffer they came in, per frame kind: a fan-out shares
+// one Buffer between all its targets, so each line is framed once.
+const framedBinary = new WeakMap<Buffer, FramedBatch>();
+const framedText = new WeakMap<Buffer, FramedBatch>();
+
+/** {@link frameLines} of one queued chunk, cached for as long as the chunk lives. */
+export function frameChunk(chunk: Buffer, binary: boolean): FramedBatch {
+  const cache = binary ? framedBinary : framedText;
+  let framed = cache.get(chunk);
+  if (framed === undefined) {
+    framed = frameLines(chunk, binary);
+    cache.set(chunk, framed);
+  }
+  return framed;
+}
