@@ -313,6 +313,8 @@ export class AcceptPipeline {
     const secure = a.secure;
     const tls = secure === undefined ? undefined : tlsInfo(secure);
     const upgraded = a.upgraded;
+    // The request (headers and all) is not needed past here; the arrival stays reachable from its socket's listeners.
+    a.upgraded = undefined;
     let transport: Transport;
     if (upgraded !== undefined) {
       const ws = new WsTransport({

@@ -35,6 +35,9 @@ const CSP = [
 ].join('; ');
 
 const COMMON_HEADERS = {
+  // One request per connection: a page load's kept-alive socket would otherwise sit in
+  // the listener's upgrade stage until its deadline, and be logged as a refusal.
+  Connection: 'close',
   'Cache-Control': 'no-store',
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
