@@ -14,6 +14,11 @@
  * listener that requires a PROXY header, each client sending a v2 header
  * first (`ircsock-proxy2`; the header is read once per connection, before
  * the measured window: the row shows that the transport adds no per-line cost).
+ * WebSocket rows (issue 10): the ircsock server with a WebSocket listener,
+ * the clients offering `binary.ircv3.net` (`ircsock-ws`) or `text.ircv3.net`
+ * (`ircsock-ws-text`), one message per line both ways; the WebSocket clients
+ * run in a load-generator process of their own (the `ws` client library's
+ * state never shares a process with the TCP clients').
  *
  * `--baseline DIR`: also run DIR's own built ircsock server
  * (DIR/build/bench/servers/ircsock.js, on DIR/build/src) as `ircsock@baseline`,
@@ -45,6 +50,9 @@ export const FANOUT_SERVERS: readonly ServerSpec[] = [
   { label: 'ircsock-unix', module: 'ircsock', transport: 'unix' },
   { label: 'plain-unix', module: 'plain', args: ['--mode', 'queue'], transport: 'unix' },
   { label: 'ircsock-proxy2', module: 'ircsock', transport: 'proxy-v2' },
+  // WebSocket (IRCv3 WebSocket): binary and text subprotocols.
+  { label: 'ircsock-ws', module: 'ircsock', transport: 'ws' },
+  { label: 'ircsock-ws-text', module: 'ircsock', transport: 'ws-text' },
 ];
 /** The ratio column compares this server… */
 const SUBJECT = 'ircsock';
@@ -59,7 +67,11 @@ const PAIRS: readonly Pair[] = [
   { row: 'plain-unix', reference: CEILING, what: 'Unix socket / TCP, plain net' },
   { row: 'ircsock-unix', reference: 'plain-unix', what: 'ircsock / plain over Unix sockets' },
   { row: 'ircsock-proxy2', reference: SUBJECT, what: 'PROXY v2 listener / TCP listener without' },
+  { row: 'ircsock-ws', reference: SUBJECT, what: 'WebSocket (binary.ircv3.net) / TCP (target: ≥ 0.6× per CPU-s)' },
+  { row: 'ircsock-ws-text', reference: SUBJECT, what: 'WebSocket (text.ircv3.net) / TCP (target: ≥ 0.6× per CPU-s)' },
 ];
+
+const isWebSocket = (spec: ServerSpec): boolean => spec.transport === 'ws' || spec.transport === 'ws-text';
 
 interface RunResult {
   deliveriesPerSec: number;
@@ -154,20 +166,27 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   if (specs.length === 0) throw new Error(`--servers: choose from ${FANOUT_SERVERS.map((s) => s.label).join(', ')}`);
   if (o.baseline !== undefined) specs.push(baselineSpec(FANOUT_SERVERS[0] as ServerSpec, o.baseline, BASELINE));
 
-  const gen = await LoadGen.start({ fdLimit: cfg.clients + 1024, maxLifetime: runs * specs.length * 60_000 });
+  const genOptions = { fdLimit: cfg.clients + 1024, maxLifetime: runs * specs.length * 60_000 };
+  const gen = await LoadGen.start(genOptions);
+  // WebSocket clients in a load process of their own.
+  const wsGen = specs.some(isWebSocket) ? await LoadGen.start(genOptions).catch(async (err: unknown) => {
+    await gen.stop();
+    throw err;
+  }) : undefined;
   const results = new Map<string, RunResult[]>(specs.map((s) => [s.label, []]));
   try {
     for (let run = 0; run < runs; run++) {
       // Alternate the order so a noisy neighbour does not always hit the same server.
       const order = run % 2 === 0 ? specs : [...specs].reverse();
       for (const spec of order) {
-        const r = await oneRun(spec, gen, cfg);
+        const r = await oneRun(spec, isWebSocket(spec) && wsGen !== undefined ? wsGen : gen, cfg);
         results.get(spec.label)?.push(r);
         process.stderr.write(`  fanout run ${run + 1}/${runs} ${spec.label}: ${fmt(r.deliveriesPerSec)} deliveries/s, ${fmt(r.perCpuSec)} per CPU-s (server ${fmt(r.serverUtil * 100)}% CPU, generator ${fmt(r.loadUtil * 100)}%)\n`);
       }
     }
   } finally {
     await gen.stop();
+    await wsGen?.stop();
   }
 
   const med = (label: string, f: (r: RunResult) => number): number => median((results.get(label) ?? []).map(f));
@@ -225,6 +244,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       '  plain-cork = socket.write() per line, corked per turn (the textbook idiom); plain-chunk = the complete lines of each read as one buffer (no per-line work: a floor, not a line relay).',
       'ircsock-unix, plain-unix: the same servers on a Unix-domain socket in a temporary directory; ircsock-proxy2: a TCP listener with proxy: true,',
       '  each client sending a PROXY v2 header (its own endpoints) first — read once per connection before the measured window, so the row shows any per-line cost of the transport.',
+      'ircsock-ws, ircsock-ws-text: a WebSocket listener (IRCv3 WebSocket, permessage-deflate off), clients offering binary.ircv3.net / text.ircv3.net, one message per line,',
+      '  from a load-generator process of their own. Target (issue 10): ≥ 0.6× ircsock (TCP) per server-CPU-second — see the paired table.',
       `spread = half the max−min range over runs. Target (issue 3): ${SUBJECT} ≥ 0.80× ${CEILING} per server-CPU-second — this run: ${Number.isFinite(perCpuRatio) ? perCpuRatio.toFixed(2) : '—'}×.`,
       ...(problems.length > 0 ? problems.map((p) => `WARNING ${p}`) : ['Every expected delivery arrived; no client was dropped.']),
       ...(o.baseline === undefined ? [] : [`${BASELINE} = the ircsock server built in ${o.baseline} (its own build/bench/servers/ircsock.js and build/src/).`]),

@@ -11,6 +11,8 @@
  * interleaved with the others; a second table gives the paired ratios.
  * `--servers` may also name `ircsock-unix` and `ircsock-proxy2` (not run by
  * default): the same server on a Unix socket, or behind a PROXY v2 header.
+ * `ircsock-ws` (run by default, issue 10): the same server with a WebSocket
+ * listener, its clients offering `binary.ircv3.net`.
  * `--heap-snapshot DIR`: each ircsock server writes a V8 heap snapshot into
  * DIR once its connections are open (after the RSS reading), for
  * `node build/bench/profile.js heap FILE`.
@@ -32,6 +34,8 @@ import { bytes, fmt, printTable, ratio } from './lib/table.js';
 export const IDLE_SERVERS: readonly ServerSpec[] = [
   { label: 'ircsock', module: 'ircsock' },
   { label: 'plain', module: 'plain', args: ['--mode', 'queue'] },
+  // Idle WebSocket connections (issue 10): the same server with a WebSocket listener.
+  { label: 'ircsock-ws', module: 'ircsock', transport: 'ws' },
 ];
 /** Run only when `--servers` names them. */
 export const IDLE_EXTRA_SERVERS: readonly ServerSpec[] = [
@@ -47,6 +51,7 @@ const PAIRS: readonly Pair[] = [
   { row: SUBJECT, reference: BASELINE, what: 'ircsock / plain net (target: ≤ 1.30× RSS)' },
   { row: 'ircsock-unix', reference: SUBJECT, what: 'Unix socket / TCP' },
   { row: 'ircsock-proxy2', reference: SUBJECT, what: 'PROXY v2 listener / TCP listener without' },
+  { row: 'ircsock-ws', reference: SUBJECT, what: 'WebSocket connection / TCP connection' },
 ];
 
 export interface IdleResult {
@@ -199,6 +204,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     [
       'ircsock: Backend listener with the default idle timer (180 s), so one timer per connection is counted; plain: net server (the fan-out ceiling).',
       'Each client connects and sends one line (NICK), then stays silent. B/conn = (after − before) / connections.',
+      'ircsock-ws: the same server with a WebSocket listener (binary.ircv3.net clients; the upgrade\'s HTTP parser and ws\'s per-socket state are what it adds).',
       `Target (issue 3): ${SUBJECT} ≤ 1.30× ${BASELINE} RSS per connection — this run: ${Number.isFinite(r) ? r.toFixed(2) : '—'}×.`,
       ...(o.baseline === undefined ? [] : [`${BEFORE} = the ircsock server built in ${o.baseline} (its own build/bench/servers/ircsock.js and build/src/).`]),
     ],

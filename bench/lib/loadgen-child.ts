@@ -21,6 +21,7 @@ import net, { type Socket } from 'node:net';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { emitToParent, serveParent } from './child.js';
 import { proxyHeader } from './proxy-header.js';
+import { checkUpgradeResponse, FrameReader, frameClientLines, upgradeRequest } from './ws-raw.js';
 
 export interface OpenCommand {
   /** TCP: host and port; or `path`. */
@@ -34,6 +35,12 @@ export interface OpenCommand {
    * of the server would send (see `proxy-header.ts`).
    */
   proxy?: 1 | 2;
+  /**
+   * Connect over WebSocket (IRCv3 WebSocket, `ws://host:port/`) offering this
+   * subprotocol: `binary.ircv3.net` or `text.ircv3.net`. One message per line
+   * both ways, as a web client sends them.
+   */
+  ws?: 'binary.ircv3.net' | 'text.ircv3.net';
   count: number;
   /** Connections being set up at once. Default 200. */
   concurrency?: number;
@@ -100,9 +107,44 @@ const SEQ_W = 10;
 const TS_W = 12;
 const BODY_W = MARKER.length + SENDER_W + 1 + SEQ_W + 1 + TS_W;
 
+/**
+ * One client's connection as the generator uses it: a byte stream (TCP, Unix)
+ * or a WebSocket, one message per line.
+ */
+interface Wire {
+  /** Writes CRLF-terminated lines; false once the peer's buffers are full (wait for `onDrain`). */
+  write(text: string): boolean;
+  readonly destroyed: boolean;
+  destroy(): void;
+  onDrain(fn: () => void): void;
+}
+
+function streamWire(sock: Socket): Wire {
+  return {
+    write: (text) => sock.write(text),
+    get destroyed() {
+      return sock.destroyed;
+    },
+    destroy: () => sock.destroy(),
+    onDrain: (fn) => sock.on('drain', fn),
+  };
+}
+
+/** A WebSocket client's wire: each line written as one masked frame (see `ws-raw.ts`). */
+function webSocketWire(sock: Socket, binary: boolean): Wire {
+  return {
+    write: (text) => sock.write(frameClientLines(text, binary)),
+    get destroyed() {
+      return sock.destroyed;
+    },
+    destroy: () => sock.destroy(),
+    onDrain: (fn) => sock.on('drain', fn),
+  };
+}
+
 interface Client {
   idx: number;
-  sock: Socket;
+  sock: Wire;
   /** Partial line kept between reads in tracking mode. */
   part: Buffer | undefined;
   /** Per sender: the next sequence number expected (tracking mode). */
@@ -234,7 +276,7 @@ class Run {
   start(): void {
     this.t0 = performance.now();
     this.senders.forEach((c) => {
-      c.sock.on('drain', () => {
+      c.sock.onDrain(() => {
         c.blocked = false;
         if (this.cfg.mode === 'flood') this.schedulePump();
       });
@@ -356,6 +398,15 @@ function onData(c: Client, buf: Buffer): void {
   r?.onReceived();
 }
 
+/** One WebSocket message, `buf[start, end)`: exactly one line, no LF. */
+function onMessage(c: Client, buf: Buffer, start: number, end: number): void {
+  rxBytes += end - start;
+  rxLines++;
+  const r = run;
+  if (r?.cfg.track === true) r.track(c, buf, start, end, performance.now() * 1000);
+  r?.onReceived();
+}
+
 function pong(c: Client, buf: Buffer): void {
   const text = buf.toString('latin1');
   for (const line of text.split('\n')) {
@@ -364,10 +415,86 @@ function pong(c: Client, buf: Buffer): void {
   }
 }
 
+function openWebSocket(cmd: OpenCommand, idx: number, protocol: 'binary.ircv3.net' | 'text.ircv3.net'): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const host = cmd.host as string;
+    const port = cmd.port as number;
+    const sock = net.connect({ host, port });
+    const c: Client = { idx, sock: webSocketWire(sock, protocol === 'binary.ircv3.net'), part: undefined, nextSeq: undefined, blocked: false };
+    let ready = false;
+    let seen = '';
+    let head = '';
+    const fail = (err: Error): void => {
+      if (!ready) {
+        ready = true;
+        sock.destroy();
+        reject(err);
+      }
+    };
+    const { request, accept } = upgradeRequest(host, port, protocol);
+    const frames = new FrameReader(sock, (buf, start, end) => {
+      if (!ready && cmd.readyMarker !== undefined) {
+        seen = (seen + buf.toString('latin1', start, end) + '\n').slice(-4096);
+        if (seen.includes(cmd.readyMarker)) {
+          ready = true;
+          resolve(c);
+        }
+      }
+      if (cmd.autoPong === true && buf.includes('PING', start) && buf.indexOf('PING', start) < end) pong(c, buf.subarray(start, end));
+      onMessage(c, buf, start, end);
+    });
+    const opened = (): void => {
+      if (cmd.greet !== undefined && cmd.greet.length > 0) {
+        c.sock.write(cmd.greet.map((l) => `${l.replaceAll('{i}', String(idx))}\r\n`).join(''));
+      }
+      if (cmd.readyMarker === undefined) {
+        ready = true;
+        resolve(c);
+      }
+    };
+    sock.setNoDelay(true);
+    sock.on('error', (err) => {
+      errors++;
+      fail(err);
+    });
+    sock.on('close', () => {
+      closed++;
+      fail(new Error('closed during setup'));
+    });
+    let upgraded = false;
+    sock.on('data', (buf: Buffer) => {
+      if (upgraded) {
+        frames.push(buf);
+        return;
+      }
+      head += buf.toString('latin1');
+      const blank = head.indexOf('\r\n\r\n');
+      if (blank < 0) {
+        if (head.length > 8192) fail(new Error('no end to the upgrade response'));
+        return;
+      }
+      const problem = checkUpgradeResponse(head.slice(0, blank), accept, protocol);
+      if (problem !== undefined) {
+        fail(new Error(problem));
+        return;
+      }
+      upgraded = true;
+      const rest = Buffer.from(head.slice(blank + 4), 'latin1');
+      head = '';
+      opened();
+      if (rest.length > 0) frames.push(rest);
+    });
+    sock.once('connect', () => {
+      sock.write(request);
+    });
+  });
+}
+
 function openOne(cmd: OpenCommand, idx: number): Promise<Client> {
+  if (cmd.ws !== undefined) return openWebSocket(cmd, idx, cmd.ws);
   return new Promise((resolve, reject) => {
     const sock = cmd.path !== undefined ? net.connect({ path: cmd.path }) : net.connect({ host: cmd.host, port: cmd.port as number });
-    const c: Client = { idx, sock, part: undefined, nextSeq: undefined, blocked: false };
+    const c: Client = { idx, sock: streamWire(sock), part: undefined, nextSeq: undefined, blocked: false };
     let ready = false;
     let seen = '';
     const fail = (err: Error): void => {
@@ -422,6 +549,7 @@ function openOne(cmd: OpenCommand, idx: number): Promise<Client> {
 async function open(cmd: OpenCommand): Promise<{ opened: number; failed: number; firstError?: string; ms: number }> {
   if (cmd.path === undefined && (cmd.host === undefined || cmd.port === undefined)) throw new Error('open: give host and port, or path');
   if (cmd.path !== undefined && cmd.proxy !== undefined) throw new Error('open: PROXY headers are sent over TCP only');
+  if (cmd.ws !== undefined && (cmd.path !== undefined || cmd.proxy !== undefined)) throw new Error('open: WebSocket clients connect over TCP, without PROXY headers');
   const t0 = performance.now();
   const concurrency = cmd.concurrency ?? 200;
   const deadline = t0 + (cmd.timeout ?? 60_000);

@@ -14,9 +14,11 @@ export type { ServerStats } from '../servers/harness.js';
  * - `tcp`: 127.0.0.1 and an ephemeral port (the default);
  * - `unix`: a Unix-domain socket in a fresh temporary directory (the server gets `--path FILE`);
  * - `proxy-v2`: TCP to a listener that requires a PROXY header (the server gets `--proxy`),
- *   each client sending a PROXY v2 header naming its own endpoints before anything else.
+ *   each client sending a PROXY v2 header naming its own endpoints before anything else;
+ * - `ws`, `ws-text`: WebSocket (the server gets `--websocket`), the clients offering
+ *   `binary.ircv3.net` or `text.ircv3.net`, one message per line.
  */
-export type BenchTransport = 'tcp' | 'unix' | 'proxy-v2';
+export type BenchTransport = 'tcp' | 'unix' | 'proxy-v2' | 'ws' | 'ws-text';
 
 export interface ServerSpec {
   /** Shown in tables. */
@@ -40,6 +42,8 @@ export interface ServerTarget {
   path?: string;
   /** Send a PROXY header of this version first. */
   proxy?: 1 | 2;
+  /** Connect over WebSocket, offering this subprotocol. */
+  ws?: 'binary.ircv3.net' | 'text.ircv3.net';
 }
 
 /** The server script a spec runs. */
@@ -93,6 +97,8 @@ export class ServerProcess {
       args.push('--path', path);
     } else if (transport === 'proxy-v2') {
       args.push('--proxy');
+    } else if (transport === 'ws' || transport === 'ws-text') {
+      args.push('--websocket');
     }
     try {
       const { child, ready } = await startChild(spec.label, serverScript(spec), args, opts);
@@ -106,9 +112,16 @@ export class ServerProcess {
         await child.stop();
         throw new Error(`${spec.label}: the server did not require PROXY headers (its script does not know --proxy)`);
       }
+      const ws = transport === 'ws' ? ('binary.ircv3.net' as const) : transport === 'ws-text' ? ('text.ircv3.net' as const) : undefined;
+      if (ws !== undefined && ready.websocket !== true) {
+        await child.stop();
+        throw new Error(`${spec.label}: the server does not speak WebSocket (its script does not know --websocket)`);
+      }
       const port = Number(ready.port);
       const target: ServerTarget =
-        path !== undefined ? { path } : { host: '127.0.0.1', port, ...(transport === 'proxy-v2' ? { proxy: 2 as const } : {}) };
+        path !== undefined
+          ? { path }
+          : { host: '127.0.0.1', port, ...(transport === 'proxy-v2' ? { proxy: 2 as const } : {}), ...(ws === undefined ? {} : { ws }) };
       return new ServerProcess(spec, child, port, target, tmp);
     } catch (err) {
       if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });

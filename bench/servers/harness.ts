@@ -25,6 +25,8 @@ export interface ServerUnderTest {
   path?: string;
   /** Whether the listener requires a PROXY header (`--proxy`). */
   proxy?: boolean;
+  /** Whether the listener speaks WebSocket (`--websocket`). */
+  websocket?: boolean;
   connections(): number;
   close(): Promise<void> | void;
 }
@@ -61,5 +63,5 @@ export async function runServer(start: () => Promise<ServerUnderTest>): Promise<
     },
     () => srv.close(),
   );
-  emitToParent('ready', { port: srv.port, path: srv.path, proxy: srv.proxy === true, pid: process.pid });
+  emitToParent('ready', { port: srv.port, path: srv.path, proxy: srv.proxy === true, websocket: srv.websocket === true, pid: process.pid });
 }

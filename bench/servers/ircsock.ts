@@ -5,6 +5,7 @@
  *
  * `--path FILE`: listen on a Unix-domain socket at FILE instead.
  * `--proxy`: the listener requires a PROXY header (`proxy: true`: trusted from loopback).
+ * `--websocket`: the listener speaks WebSocket (IRCv3 WebSocket, default options).
  */
 import { Backend, type Connection } from '../../src/index.js';
 import { runServer } from './harness.js';
@@ -13,6 +14,7 @@ const pathArg = process.argv.indexOf('--path');
 const path = pathArg >= 0 ? process.argv[pathArg + 1] : undefined;
 if (pathArg >= 0 && (path === undefined || path === '')) throw new Error('--path FILE');
 const proxy = process.argv.includes('--proxy');
+const websocket = process.argv.includes('--websocket');
 
 await runServer(async () => {
   const backend = new Backend();
@@ -33,12 +35,13 @@ await runServer(async () => {
   // and only maxTotal applies to Unix-socket peers).
   const admission = { maxTotal: 100_000 };
   const listener = await backend.createListener(
-    { ...(path !== undefined ? { path } : { addr: '127.0.0.1', port: 0 }), admission, ...(proxy ? { proxy: true } : {}) },
+    { ...(path !== undefined ? { path } : { addr: '127.0.0.1', port: 0 }), admission, ...(proxy ? { proxy: true } : {}), ...(websocket ? { websocket: true } : {}) },
   );
   return {
     port: listener.port,
     ...(listener.path !== undefined ? { path: listener.path } : {}),
     proxy: listener.proxy,
+    websocket: listener.websocket,
     connections: () => backend.connections.size,
     close: () => backend.shutdown(),
   };

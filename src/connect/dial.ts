@@ -157,6 +157,7 @@ export function dialWebSocket(target: WebSocketDialTarget, done: (err: Error | u
         websocket: { protocol, path: target.url.pathname, origin: target.origin, forwarded: false },
         maxTagBytes: target.limits.maxTagBytes,
         maxBodyBytes: target.limits.maxBodyBytes,
+        role: 'client',
       }),
     );
   });

@@ -261,6 +261,16 @@ export class Connection {
   }
 
   #writeOut(): void {
+    const t = this.#transport;
+    if (t.writeChunks !== undefined) {
+      // A framing transport takes the queued buffers themselves: a fan-out's
+      // targets share them, so it can frame each line once for all of them.
+      const chunks = this.#pending;
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      t.writeChunks(chunks);
+      return;
+    }
     const data = this.#pending.length === 1 ? (this.#pending[0] as Buffer) : Buffer.concat(this.#pending, this.#pendingBytes);
     // A fresh array: `length = 0` would keep the grown backing store on every idle connection.
     this.#pending = [];

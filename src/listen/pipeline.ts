@@ -313,6 +313,8 @@ export class AcceptPipeline {
     const secure = a.secure;
     const tls = secure === undefined ? undefined : tlsInfo(secure);
     const upgraded = a.upgraded;
+    // The request (headers and all) is not needed past here; the arrival stays reachable from its socket's listeners.
+    a.upgraded = undefined;
     let transport: Transport;
     if (upgraded !== undefined) {
       const ws = new WsTransport({
@@ -326,6 +328,7 @@ export class AcceptPipeline {
         websocket: upgraded.facts,
         maxTagBytes: limits.maxTagBytes,
         maxBodyBytes: limits.maxBodyBytes,
+        role: 'server',
       });
       const stage = listener.config.websocket;
       if (stage !== undefined) stage.acceptor.track(ws, stage.pingInterval);

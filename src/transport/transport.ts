@@ -80,6 +80,14 @@ export interface Transport extends TransportFacts {
   readonly buffered: number;
   /** Takes formatted lines, CRLF included. */
   write(data: Buffer): void;
+  /**
+   * Optional: takes the queued lines as the buffers they were queued in,
+   * CRLF included — the same Buffer objects for every target of a fan-out.
+   * A transport that frames each line (WebSocket) can frame a shared line
+   * once for all its targets; without it, the connection concatenates and
+   * calls `write`.
+   */
+  writeChunks?(chunks: readonly Buffer[]): void;
   /** Bytes taken by `write()` and not yet handed to the kernel. */
   readonly writableLength: number;
   /** Whether the buffer below is full: wait for the sink's `drain()`. */

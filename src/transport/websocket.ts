@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { IrcLineTooLongError, IrcParseError, IrcTimeoutError, IrcWebSocketError } from '../errors.js';
 import { decodeEscaped } from '../framing/text.js';
+import { frameChunk, frameLines } from './ws-frame.js';
 import type { TlsInfo } from './tls.js';
 import type { Endpoint, ProxyFacts, Transport, TransportKind, TransportLine, TransportSink } from './transport.js';
 
@@ -51,6 +52,8 @@ export interface WsTransportInit {
   websocket: WebSocketFacts;
   maxTagBytes: number;
   maxBodyBytes: number;
+  /** Our side: a server's frames go out unmasked, a client's masked. */
+  role: 'server' | 'client';
 }
 
 /**
@@ -76,6 +79,8 @@ export class WsTransport implements Transport {
   readonly #ws: WebSocket;
   readonly #socket: Socket;
   readonly #binary: boolean;
+  /** Whether batches are framed here and written in one socket write (see `write`). */
+  readonly #direct: boolean;
   readonly #maxTagBytes: number;
   readonly #maxBodyBytes: number;
   #sink: TransportSink | undefined = undefined;
@@ -97,6 +102,8 @@ export class WsTransport implements Transport {
     this.#ws = init.ws;
     this.#socket = init.socket;
     this.#binary = init.websocket.protocol === BINARY_PROTOCOL;
+    // A client masks every frame, and permessage-deflate compresses each: both stay with ws.
+    this.#direct = init.role === 'server' && init.ws.extensions === '';
     this.#maxTagBytes = init.maxTagBytes;
     this.#maxBodyBytes = init.maxBodyBytes;
   }
@@ -158,7 +165,56 @@ export class WsTransport implements Transport {
 
   write(data: Buffer): void {
     if (!this.writable) return;
-    const ws = this.#ws;
+    if (this.#direct) {
+      // One socket write per batch, as on TCP: ws would make one per line.
+      // This interleaves safely with ws's own frames (ping, pong, close):
+      // without permessage-deflate ws writes each frame synchronously, whole,
+      // and `bufferedAmount` still counts what waits in the socket.
+      const { frames, payloadBytes } = frameLines(data, this.#binary);
+      this.bytesOut += payloadBytes;
+      this.#socket.write(frames, this.#afterBatch);
+      return;
+    }
+    this.#sendViaWs(data);
+  }
+
+  writeChunks(chunks: readonly Buffer[]): void {
+    if (!this.writable) return;
+    if (!this.#direct) {
+      this.#sendViaWs(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+      return;
+    }
+    let out: Buffer;
+    if (chunks.length === 1) {
+      const f = frameChunk(chunks[0] as Buffer, this.#binary);
+      this.bytesOut += f.payloadBytes;
+      out = f.frames;
+    } else {
+      const frames: Buffer[] = [];
+      let total = 0;
+      for (const chunk of chunks) {
+        const f = frameChunk(chunk, this.#binary);
+        this.bytesOut += f.payloadBytes;
+        frames.push(f.frames);
+        total += f.frames.length;
+      }
+      out = Buffer.concat(frames, total);
+    }
+    this.#socket.write(out, this.#afterBatch);
+  }
+
+  #sendViaWs(data: Buffer): void {
+    // Corked around the batch, ws's per-message writes still reach the kernel together.
+    const socket = this.#socket;
+    socket.cork();
+    try {
+      this.#writeLines(this.#ws, data);
+    } finally {
+      socket.uncork();
+    }
+  }
+
+  #writeLines(ws: WebSocket, data: Buffer): void {
     let start = 0;
     let last = -1;
     for (;;) {
@@ -383,8 +439,15 @@ export class WsAcceptor {
       clearTimeout(timer);
       this.#waiting.delete(socket);
     });
+    // Bytes an earlier stage read and put back (the PROXY stage's `unshift`: the request came in the
+    // header's packet) sit in the stream's buffer, which Node's HTTP parser never looks at: it reads
+    // the handle directly. Take them out and hand them to it as the first chunk.
+    const early = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
     // Node's HTTP server reads the request off the socket it is handed, as when it listens itself.
     this.#http.emit('connection', socket);
+    if (early !== null) socket.emit('data', early);
+    // The PROXY stage leaves the socket paused.
+    if (socket.isPaused()) socket.resume();
   }
 
   /** Keeps `t` in the keepalive sweep while it lives. */

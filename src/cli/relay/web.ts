@@ -1,5 +1,5 @@
 /**
- * The relay's web chat page: three static files from the package's `web/`
+ * The relay's web chat page: four static files from the package's `web/`
  * folder, served by the WebSocket listeners to plain HTTP requests (the
  * `websocket.onRequest` hook). Only those fixed names are served; every other
  * path is a 404, so no request can reach any other file.
@@ -15,6 +15,7 @@ const PAGES: ReadonlyMap<string, { file: string; type: string }> = new Map([
   ['/', { file: 'index.html', type: 'text/html; charset=utf-8' }],
   ['/chat.js', { file: 'chat.js', type: 'text/javascript; charset=utf-8' }],
   ['/chat.css', { file: 'chat.css', type: 'text/css; charset=utf-8' }],
+  ['/favicon.svg', { file: 'favicon.svg', type: 'image/svg+xml' }],
 ]);
 
 /**
@@ -34,6 +35,9 @@ const CSP = [
 ].join('; ');
 
 const COMMON_HEADERS = {
+  // One request per connection: a page load's kept-alive socket would otherwise sit in
+  // the listener's upgrade stage until its deadline, and be logged as a refusal.
+  Connection: 'close',
   'Cache-Control': 'no-store',
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
@@ -71,7 +75,7 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 
 /**
  * The handler for `websocket.onRequest`: `GET /` (the page), `/chat.js`,
- * `/chat.css`; `HEAD` as well. The files are read on each request (they are
+ * `/chat.css`, `/favicon.svg`; `HEAD` as well. The files are read on each request (they are
  * small, and an edited page shows on reload). Without a `web/` folder every
  * request is a 404 saying so; WebSocket clients are not affected.
  */
