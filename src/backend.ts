@@ -9,7 +9,7 @@ import type { SocksOptions } from './connect/socks.js';
 import { dial, dialWebSocket } from './connect/dial.js';
 import { Connection, type ConnectionHooks, type ConnectionId } from './connection/connection.js';
 import { channels } from './diagnostics.js';
-import { IrcArgumentError, IrcFormatError, IrcTimeoutError, IrcTlsError, type IrcLineTooLongError, type IrcParseError } from './errors.js';
+import { IrcArgumentError, IrcFormatError, IrcTlsError, type IrcLineTooLongError, type IrcParseError } from './errors.js';
 import { encodeText } from './framing/text.js';
 import { DEFAULT_LIMITS, type FloodOptions, type Limits } from './limits.js';
 import { Listener, type AdmissionCheck, type ListenerConfig, type ListenerId } from './listen/listener.js';
@@ -973,7 +973,7 @@ function isTargetList(t: ConnectionTarget | readonly ConnectionTarget[]): t is r
 function checkFamily(where: string, opts: ConnectorOptions): 4 | 6 | undefined {
   const family: unknown = opts.family;
   if (family !== undefined && family !== 4 && family !== 6) {
-    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'family' must be 4 or 6, got ${String(family)}`);
+    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'family' must be 4 or 6, got ${typeof family === 'number' ? family : typeof family}`);
   }
   if (opts.ipv6 === true && family === 4) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'ipv6: true' and 'family: 4' disagree`);
   if (opts.ipv6 === true) return 6;

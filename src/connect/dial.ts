@@ -72,7 +72,7 @@ export function dial(target: DialTarget, done: (err: Error | undefined, transpor
     target.path !== undefined
       ? { path: target.path }
       : {
-          host: socks === undefined ? (target.host as string) : socks.host,
+          host: socks === undefined ? target.host : socks.host,
           port: socks === undefined ? target.port : socks.port,
           ...(target.bindAddr === undefined ? {} : { localAddress: target.bindAddr }),
           ...(socks === undefined ? race : { autoSelectFamily: true }),

@@ -29,7 +29,7 @@ export function socksHandshake(
   proxy: Readonly<SocksOptions>,
   destination: { host: string; port: number },
   done: (err: Error | undefined) => void,
-): { abort(err: Error): void } {
+): { abort: (err: Error) => void } {
   let settled = false;
   const finish = (err: Error | undefined): void => {
     if (settled) return;
@@ -57,7 +57,7 @@ export function socksHandshake(
   });
   client.connect(socket);
   return {
-    abort(err: Error): void {
+    abort: (err: Error): void => {
       socket.destroy();
       finish(err);
     },

@@ -41,7 +41,7 @@ export function decodeCtcp(text: string): Ctcp | undefined {
  * @throws IrcFormatError for a command that is empty or holds a space, or \x01, CR, LF or NUL anywhere.
  */
 export function encodeCtcp(command: string, params = ''): string {
-  if (command === '' || /[\s\x01\0]/.test(command)) throw new IrcFormatError(`encodeCtcp(): bad CTCP command '${command}'`, 'command');
-  if (/[\x01\r\n\0]/.test(params)) throw new IrcFormatError('encodeCtcp(): CTCP parameters must not hold \\x01, CR, LF or NUL', 'params');
+  if (command === '' || /[\s\0]/.test(command) || command.includes(DELIM)) throw new IrcFormatError(`encodeCtcp(): bad CTCP command '${command}'`, 'command');
+  if (/[\r\n\0]/.test(params) || params.includes(DELIM)) throw new IrcFormatError('encodeCtcp(): CTCP parameters must not hold \\x01, CR, LF or NUL', 'params');
   return params === '' ? `${DELIM}${command.toUpperCase()}${DELIM}` : `${DELIM}${command.toUpperCase()} ${params}${DELIM}`;
 }

@@ -28,7 +28,7 @@ export function isValidNick(nick: string, rules?: NameRules): boolean {
 export function isValidChannel(name: string, rules?: NameRules): boolean {
   const types = rules?.chantypes ?? '#&';
   if (name.length < 2 || !types.includes(name.charAt(0))) return false;
-  if (/[\s,\x07\0]/.test(name)) return false;
+  if (/[\s,\0]/.test(name) || name.includes('\x07')) return false;
   return name.length <= (rules?.channellen ?? DEFAULT_CHANNELLEN);
 }
 

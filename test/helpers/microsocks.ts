@@ -25,7 +25,7 @@ export async function startMicrosocks(t: TestContext, auth?: { user: string; pas
   const args = ['-i', '127.0.0.1', '-p', String(port), ...(auth === undefined ? [] : ['-u', auth.user, '-P', auth.password])];
   const child = spawn(MICROSOCKS, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
   const exited = new Promise<void>((resolve) => {

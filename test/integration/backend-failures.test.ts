@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { Backend } from '../../src/backend.js';
 import type { IrcsockError } from '../../src/errors.js';
 import { closedPort, countEvents, LineClient, once, silentServer } from '../helpers/net.js';

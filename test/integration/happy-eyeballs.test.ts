@@ -18,7 +18,7 @@ const NO_IPV6 = ipv6 ? false : 'no IPv6 loopback on this machine';
 
 /** A resolver for one made-up name: AAAA first, then A, as a dual-stack host answers. */
 function dualStack(name: string, records: readonly LookupAddress[], asked: string[]): LookupFunction {
-  return ((hostname: string, options: LookupOneOptions | LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
+  return (hostname: string, options: LookupOneOptions | LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
     asked.push(hostname);
     const wanted = records.filter((r) => options.family === undefined || options.family === 0 || r.family === options.family);
     if (hostname !== name || wanted.length === 0) {
@@ -29,7 +29,7 @@ function dualStack(name: string, records: readonly LookupAddress[], asked: strin
     }
     if (options.all === true) callback(null, wanted);
     else callback(null, (wanted[0] as LookupAddress).address, (wanted[0] as LookupAddress).family);
-  }) as LookupFunction;
+  };
 }
 
 test('a dead IPv6 address first and a live IPv4 one: connected over IPv4 after the attempt delay', { skip: NO_IPV6, timeout: 15_000 }, async (t) => {
