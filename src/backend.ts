@@ -297,6 +297,10 @@ export class Backend extends EventEmitter<BackendEvents> {
           this.#maybeSettled();
         }
       },
+      opened: (c, conn) => {
+        if (channels.open.hasSubscribers) channels.open.publish({ connection: conn });
+        this.emit('connectorOpen', conn, c);
+      },
       failed: (c, err) => this.emit('connectorFailure', c, err),
       retrying: (c, delay, cause) => this.emit('connectorRetry', c, delay, cause),
       closed: (c, cause) => {
@@ -612,8 +616,6 @@ export class Backend extends EventEmitter<BackendEvents> {
           admissionKey: undefined,
         });
         this.#connections.set(conn.id, conn);
-        if (channels.open.hasSubscribers) channels.open.publish({ connection: conn });
-        this.emit('connectorOpen', conn, c);
         return conn;
       },
     });

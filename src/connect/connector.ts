@@ -14,6 +14,8 @@ export type ConnectorState = 'connecting' | 'open' | 'waiting' | 'closed';
 
 /** @internal What a connector asks of the backend that made it. */
 export interface ConnectorHost {
+  /** A connection was made (`connectorOpen`); the connector already knows it, so a handler may close either. */
+  opened(connector: Connector, conn: Connection): void;
   /** The connector entered or left `connecting`/`waiting` (the pending table). */
   pending(connector: Connector, pending: boolean): void;
   failed(connector: Connector, err: Error): void;
@@ -41,7 +43,7 @@ export interface ConnectorInit {
   host: ConnectorHost;
   /** Opens the wire once; `done` is called exactly once. */
   dial: (done: (err: Error | undefined, transport: Transport | undefined) => void) => Dial;
-  /** Wraps an opened wire in a Connection (and says `connectorOpen`). */
+  /** Wraps an opened wire in a Connection (in the backend's tables, not yet announced). */
   open: (connector: Connector, transport: Transport) => Connection;
 }
 
@@ -215,6 +217,7 @@ export class Connector {
     const first = this.#first;
     this.#first = undefined;
     first?.resolve(conn);
+    this.#host.opened(this, conn);
   }
 
   #failed(err: Error): void {

@@ -7,6 +7,9 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Backend } from '../../src/backend.js';
 import type { Connector } from '../../src/connect/connector.js';
 import { closedPort, countEvents, once, silentServer } from '../helpers/net.js';
@@ -217,3 +220,67 @@ test('without reconnect (the default) a dropped connection ends the connector', 
   assert.equal(p.connector.state, 'closed');
 });
 
+
+test('close() from inside a connectorOpen handler ends the connector without a retry', { timeout: 15_000 }, async (t) => {
+  mockClock(t);
+  const server = newBackend();
+  const listener = await server.createListener({ addr: '127.0.0.1', port: 0 });
+  const client = newBackend();
+  client.once('connectorOpen', (_conn, connector) => {
+    connector.close('changed my mind');
+  });
+  const events = countEvents(client, ['connectorRetry']);
+  const closed = once(client, 'connectorClosed');
+  const p = client.createConnector({ addr: '127.0.0.1', port: listener.port, reconnect: NO_JITTER });
+  const conn = await p;
+  const [, cause] = await closed;
+  assert.equal(cause, undefined);
+  assert.equal(conn.disconnecting, 'changed my mind');
+  assert.equal(events.counts.connectorRetry, 0);
+  events.stop();
+});
+
+test('a Unix-socket connector reconnects the same way when the server comes back on the same path', { timeout: 15_000 }, async (t) => {
+  const tick = mockClock(t);
+  const dir = mkdtempSync(path.join(tmpdir(), 'ircsock-reconnect-'));
+  t.after(() => { rmSync(dir, { recursive: true, force: true }); });
+  const sock = path.join(dir, 'irc.sock');
+  let server = newBackend();
+  await server.createListener({ path: sock });
+  const client = newBackend();
+  const p = client.createConnector({ path: sock, reconnect: NO_JITTER });
+  const first = await p;
+  assert.equal(first.kind, 'unix');
+  const retry = once(client, 'connectorRetry');
+  await server.shutdown();
+  await retry;
+  server = newBackend();
+  await server.createListener({ path: sock });
+  const reopened = once(client, 'connectorOpen');
+  tick(1_000);
+  const [second] = await reopened;
+  assert.equal(second.kind, 'unix');
+  assert.equal(second.connector, p.connector);
+});
+
+test('a WebSocket connector reconnects the same way', { timeout: 15_000 }, async (t) => {
+  const tick = mockClock(t);
+  let server = newBackend();
+  const listener = await server.createListener({ addr: '127.0.0.1', port: 0, websocket: true });
+  const port = listener.port;
+  const client = newBackend();
+  const p = client.createConnector({ url: `ws://127.0.0.1:${port}/`, reconnect: NO_JITTER });
+  const first = await p;
+  assert.equal(first.kind, 'ws');
+  const retry = once(client, 'connectorRetry');
+  await server.shutdown();
+  await retry;
+  server = newBackend();
+  await server.createListener({ addr: '127.0.0.1', port, websocket: true });
+  const reopened = once(client, 'connectorOpen');
+  tick(1_000);
+  const [second] = await reopened;
+  assert.equal(second.kind, 'ws');
+  assert.equal(second.connector, p.connector);
+  assert.equal(p.connector.kind, 'ws');
+});
