@@ -346,7 +346,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     return this.#listeners;
   }
 
-  /** Connection attempts still under way, by id (the seed's `connectors`). */
+  /** Connectors with an attempt under way or waiting to retry, by id (the seed's `connectors`); an open one is in `connections` through its connection. */
   get pendingConnectors(): ReadonlyMap<ConnectorId, Connector> {
     return this.#connectors;
   }

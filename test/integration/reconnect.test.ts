@@ -284,3 +284,23 @@ test('a WebSocket connector reconnects the same way', { timeout: 15_000 }, async
   assert.equal(second.connector, p.connector);
   assert.equal(p.connector.kind, 'ws');
 });
+
+test('full jitter by default: each announced delay lies in [0, cap] and the caps double', { timeout: 15_000 }, async (t) => {
+  const tick = mockClock(t);
+  const port = await closedPort();
+  const client = newBackend();
+  const delays: number[] = [];
+  client.on('connectorRetry', (_c, delay) => {
+    delays.push(delay);
+    setImmediate(() => {
+      tick(delay);
+    });
+  });
+  const p = client.createConnector({ addr: '127.0.0.1', port, reconnect: { initialDelay: 100, maxDelay: 800, maxAttempts: 6 } });
+  await assert.rejects(p, { code: 'ECONNREFUSED' });
+  assert.equal(delays.length, 6);
+  const caps = [100, 200, 400, 800, 800, 800];
+  delays.forEach((d, i) => {
+    assert.ok(d >= 0 && d <= (caps[i] as number), `retry ${i + 1}: ${d} outside [0, ${caps[i]}]`);
+  });
+});

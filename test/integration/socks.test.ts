@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { LookupFunction } from 'node:net';
 import { IrcSocksError } from '../../src/errors.js';
 import { microsocksSkip, startMicrosocks } from '../helpers/microsocks.js';
-import { closedPort, once } from '../helpers/net.js';
+import { closedPort, once, silentServer } from '../helpers/net.js';
 import { localhostCert, wrongNameCert } from '../helpers/tls-cert.js';
 import { trackedBackends } from '../helpers/backends.js';
 
@@ -146,4 +146,28 @@ test('socks options are checked at the call', () => {
   }
   assert.throws(() => client.createConnector({ addr: 'x', port: 1, socks: { host: 'p', port: 1, user: 'u' } as never }), { code: 'ERR_UNKNOWN_OPTION' });
   assert.throws(() => client.createConnector({ url: 'ws://x/', socks: { host: 'p', port: 1 } }), { code: 'ERR_INVALID_OPTION' });
+});
+
+test('a proxy that accepts and never answers: ERR_SOCKS_TIMEOUT after socks.timeout', { timeout: 15_000 }, async (t) => {
+  const { silent, held, port } = await silentServer();
+  t.after(() => {
+    for (const s of held) s.destroy();
+    silent.close();
+  });
+  const client = newBackend();
+  await assert.rejects(client.createConnector({ addr: 'irc.example.net', port: 6667, socks: { host: '127.0.0.1', port, timeout: 100 } }), {
+    code: 'ERR_SOCKS_TIMEOUT',
+  });
+});
+
+test('a "proxy" that is not one (an IRC server): ERR_SOCKS_PROTOCOL', { timeout: 15_000 }, async () => {
+  const server = newBackend();
+  server.on('listenerOpen', (conn) => {
+    server.sendLine(':irc.test NOTICE * :*** Looking up your hostname...', conn);
+  });
+  const listener = await server.createListener({ addr: '127.0.0.1', port: 0 });
+  const client = newBackend();
+  await assert.rejects(client.createConnector({ addr: 'irc.example.net', port: 6667, socks: { host: '127.0.0.1', port: listener.port } }), {
+    code: 'ERR_SOCKS_PROTOCOL',
+  });
 });
