@@ -3,11 +3,13 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import type { ConnectionOptions, SecureContextOptions, TlsOptions } from 'node:tls';
 import { Admission, type AdmissionOptions } from './admission/admission.js';
 import { CidrList } from './admission/cidr.js';
-import { Connector, type ConnectorId } from './connect/connector.js';
-import { dial, dialWebSocket, type Dial } from './connect/dial.js';
+import { Connector, type ConnectorHost, type ConnectorId, type ConnectorInit } from './connect/connector.js';
+import { Backoff, resolveReconnect, type ReconnectOption } from './connect/reconnect.js';
+import type { SocksOptions } from './connect/socks.js';
+import { dial, dialWebSocket } from './connect/dial.js';
 import { Connection, type ConnectionHooks, type ConnectionId } from './connection/connection.js';
 import { channels } from './diagnostics.js';
-import { IrcArgumentError, IrcFormatError, IrcTimeoutError, IrcTlsError, type IrcLineTooLongError, type IrcParseError } from './errors.js';
+import { IrcArgumentError, IrcFormatError, IrcTlsError, type IrcLineTooLongError, type IrcParseError } from './errors.js';
 import { encodeText } from './framing/text.js';
 import { DEFAULT_LIMITS, type FloodOptions, type Limits } from './limits.js';
 import { Listener, type AdmissionCheck, type ListenerConfig, type ListenerId } from './listen/listener.js';
@@ -30,8 +32,14 @@ export interface BackendEvents {
   /** The listener could not bind (the promise rejects too), or could not accept (it stays open). */
   listenerFailure: [listener: Listener, err: NodeJS.ErrnoException];
   listenerRemoved: [listener: Listener];
-  connectorOpen: [conn: Connection];
+  /** A connector made a connection (a reconnecting one, again: each is a new Connection). */
+  connectorOpen: [conn: Connection, connector: Connector];
+  /** One attempt of a connector failed (refused, timed out, TLS rejected, SOCKS refused, ...). */
   connectorFailure: [connector: Connector, err: Error];
+  /** A reconnecting connector will try again in `delay` ms, after `cause` (a failed attempt, or its connection dropped). */
+  connectorRetry: [connector: Connector, delay: number, cause: Error];
+  /** A connector is done for good: closed by us (`cause` undefined, or `ERR_CONNECTOR_CLOSED` mid-attempt), or it gave up after `cause`. */
+  connectorClosed: [connector: Connector, cause: Error | undefined];
   input: [conn: Connection, msg: IrcMessage];
   /** A line that could not be parsed (`ERR_IRC_PARSE`) or was over the limits (`ERR_LINE_TOO_LONG`); the connection stays up. */
   inputError: [conn: Connection, err: IrcParseError | IrcLineTooLongError];
@@ -139,8 +147,33 @@ export interface ConnectorOptions {
   origin?: string;
   /** Local address to connect from. */
   bindAddr?: string;
-  /** Resolve and connect over IPv6 only. */
+  /** Resolve and connect over IPv6 only (the same as `family: 6`). */
   ipv6?: boolean;
+  /**
+   * Pin one IP family (4 or 6). Without it, a host name with both AAAA and A
+   * records is dialled Happy Eyeballs style: the addresses are tried in turn,
+   * each given `attemptDelay` before the next one starts racing it.
+   */
+  family?: 4 | 6;
+  /** Happy Eyeballs: ms an address has before the next one is tried too (Node's `autoSelectFamilyAttemptTimeout`, at least 10). Default 250. */
+  attemptDelay?: number;
+  /** Name resolution in `dns.lookup`'s shape (called with `all: true`); default `dns.lookup`. */
+  lookup?: net.LookupFunction;
+  /**
+   * Connect through a SOCKS5 (or SOCKS4a) proxy: the host name goes to the
+   * proxy unresolved (so `.onion` names work through Tor), TLS is verified
+   * end to end as on a direct connection. `conn.peerAddr` is then the proxy's.
+   */
+  socks?: SocksOptions;
+  /**
+   * Connect again after the connection drops or an attempt fails: `false`
+   * (the default, as the seed), `true` (the defaults), `{ initialDelay,
+   * maxDelay, factor, jitter, maxAttempts, resetAfter }` (exponential backoff
+   * with full jitter), or `(attempt, cause) => delayMs | false`. A connection
+   * closed by us (`disconnect`, `disconnectNow`, `shutdown`,
+   * `connector.close()`) never reconnects.
+   */
+  reconnect?: ReconnectOption;
   /**
    * `true`: TLS with the system CAs, verifying the certificate and the host
    * name (with SNI). An object: Node's `tls.ConnectionOptions` — `ca`, `cert`,
@@ -163,6 +196,9 @@ export interface ConnectorOptions {
   limits?: Partial<Limits>;
 }
 
+/** `createConnector`'s promise of the first connection, carrying the connector that lives on. */
+export type ConnectorPromise = Promise<Connection> & { readonly connector: Connector };
+
 /** A target of `send`/`disconnect`: a connection or its id. */
 export type ConnectionTarget = ConnectionId | Connection;
 
@@ -174,7 +210,11 @@ const PROXY_KEYS = ['from', 'timeout'];
 const WEBSOCKET_KEYS = ['path', 'origins', 'requireOrigin', 'forwardedFrom', 'perMessageDeflate', 'upgradeTimeout', 'pingInterval', 'onRequest'];
 const DEFAULT_UPGRADE_TIMEOUT = 10_000;
 const DEFAULT_PING_INTERVAL = 60_000;
-const CONNECTOR_KEYS = ['addr', 'port', 'path', 'url', 'protocols', 'origin', 'bindAddr', 'ipv6', 'tls', 'proxyHeader', 'timeout', 'idle', 'args', 'limits'];
+const CONNECTOR_KEYS = [
+  'addr', 'port', 'path', 'url', 'protocols', 'origin', 'bindAddr', 'ipv6', 'family', 'tls', 'proxyHeader', 'timeout', 'idle', 'args', 'limits',
+  'reconnect', 'socks', 'lookup', 'attemptDelay',
+];
+const SOCKS_KEYS = ['host', 'port', 'version', 'userId', 'password', 'timeout'];
 const BACKEND_KEYS = ['colonify', 'tls', 'limits'];
 const DEFAULT_IDLE = 180_000;
 const DEFAULT_CONNECT_TIMEOUT = 30_000;
@@ -188,8 +228,11 @@ const DEFAULT_PROXY_TIMEOUT = 5_000;
 export class Backend extends EventEmitter<BackendEvents> {
   readonly #listeners = new Map<ListenerId, Listener>();
   readonly #connectors = new Map<ConnectorId, Connector>();
-  // How to give up each pending attempt (shutdown does).
-  readonly #aborts = new WeakMap<Connector, (err: Error) => void>();
+  // Every connector not yet closed, open ones included (shutdown closes them).
+  readonly #liveConnectors = new Set<Connector>();
+  // Connector connections the application (or shutdown) closed: they never reconnect.
+  readonly #closedByUs = new WeakSet<Connection>();
+  readonly #connectorHost: ConnectorHost;
   readonly #connections = new Map<ConnectionId, Connection>();
   // The accept pipelines of open listeners, and of closed ones still holding sockets.
   readonly #pipelines = new Map<Listener, AcceptPipeline>();
@@ -232,6 +275,8 @@ export class Backend extends EventEmitter<BackendEvents> {
           if (channels.close.hasSubscribers) channels.close.publish({ connection: c, reason, error: err });
           this.emit('disconnect', c, reason, err);
         } finally {
+          // After 'disconnect', so the application hears of the drop before the retry.
+          c.connector?.connectionClosed(c, this.#closing || this.#closedByUs.has(c), reason, err);
           this.#maybeSettled();
         }
       },
@@ -241,6 +286,29 @@ export class Backend extends EventEmitter<BackendEvents> {
           this.#flushScheduled = true;
           setImmediate(this.#flushAll);
         }
+      },
+    };
+    this.#connectorHost = {
+      pending: (c, pending) => {
+        if (pending) {
+          this.#connectors.set(c.id, c);
+        } else if (this.#connectors.delete(c.id)) {
+          this.#maybeSettled();
+        }
+      },
+      opened: (c, conn) => {
+        if (channels.open.hasSubscribers) channels.open.publish({ connection: conn });
+        this.emit('connectorOpen', conn, c);
+      },
+      failed: (c, err) => this.emit('connectorFailure', c, err),
+      retrying: (c, delay, cause) => this.emit('connectorRetry', c, delay, cause),
+      closed: (c, cause) => {
+        this.#liveConnectors.delete(c);
+        this.emit('connectorClosed', c, cause);
+      },
+      disconnect: (conn, reason) => {
+        this.#closedByUs.add(conn);
+        conn.disconnect(reason);
       },
     };
     const isClosing = (): boolean => this.#closing;
@@ -277,7 +345,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     return this.#listeners;
   }
 
-  /** Connection attempts still under way, by id (the seed's `connectors`). */
+  /** Connectors with an attempt under way or waiting to retry, by id (the seed's `connectors`); an open one is in `connections` through its connection. */
   get pendingConnectors(): ReadonlyMap<ConnectorId, Connector> {
     return this.#connectors;
   }
@@ -421,20 +489,27 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   /**
-   * Connects out, over TCP or a Unix socket, plain or TLS, optionally
-   * announcing a PROXY header first. Resolves with the connection once it is
-   * up (TLS handshake done and verified); rejects (and emits
-   * `connectorFailure`) when it fails or times out. Nobody has to handle the
-   * rejection for the process to go on.
+   * Connects out, over TCP (through a SOCKS proxy if asked), a Unix socket or
+   * WebSocket, plain or TLS, optionally announcing a PROXY header first.
+   * Resolves with the first connection once it is up (TLS handshake done and
+   * verified); rejects when the connector ends without one (its attempt
+   * failed and it does not reconnect, it gave up, or it was closed). Each
+   * failed attempt emits `connectorFailure`. The promise carries the
+   * `Connector` itself (`createConnector(...).connector`): with `reconnect`,
+   * it lives on, making a new connection each time the last one drops,
+   * until `connector.close()`. Nobody has to handle the rejection for the
+   * process to go on.
    */
-  createConnector(opts: ConnectorOptions): Promise<Connection> {
+  createConnector(opts: ConnectorOptions): ConnectorPromise {
     const where = 'createConnector()';
     this.#assertOpen(where);
     if (typeof opts !== 'object' || (opts as unknown) === null) {
       throw new IrcArgumentError('ERR_INVALID_ARG', `${where}: give { addr, port, ... } or { path, ... }`);
     }
     checkKeys(where, opts, CONNECTOR_KEYS);
-    if (opts.url !== undefined) return this.#connectWebSocket(where, opts);
+    const reconnect = resolveReconnect(where, opts.reconnect);
+    const backoff = reconnect === undefined ? undefined : new Backoff(reconnect);
+    if (opts.url !== undefined) return this.#connectWebSocket(where, opts, backoff);
     if (opts.protocols !== undefined || opts.origin !== undefined) {
       throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'protocols' and 'origin' are for WebSocket connectors (with 'url')`);
     }
@@ -443,8 +518,8 @@ export class Backend extends EventEmitter<BackendEvents> {
     let port = 0;
     if (path !== undefined) {
       if (typeof path !== 'string' || path === '') throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'path' must be a socket file path`);
-      if (opts.addr !== undefined || opts.port !== undefined || opts.ipv6 !== undefined || bindAddr !== undefined) {
-        throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: give 'path' (a Unix socket) or 'addr'/'port', not both`);
+      for (const key of ['addr', 'port', 'ipv6', 'family', 'bindAddr', 'socks', 'lookup', 'attemptDelay'] as const) {
+        if (opts[key] !== undefined) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: give 'path' (a Unix socket) or 'addr'/'port', not both ('${key}' does not go with 'path')`);
       }
     } else {
       if (typeof opts.addr !== 'string' || opts.addr === '') {
@@ -457,12 +532,15 @@ export class Backend extends EventEmitter<BackendEvents> {
     const timeout = checkDuration(where, 'timeout', opts.timeout ?? DEFAULT_CONNECT_TIMEOUT);
     const idle = checkDuration(where, 'idle', opts.idle ?? 0, true);
     const limits = resolveLimits(where, this.#limits, opts.limits);
+    const pinned = checkFamily(where, opts);
+    // What the connector reports: a pinned family, or the family of an address literal.
     const family: 4 | 6 | undefined =
-      path !== undefined
-        ? undefined
-        : opts.ipv6 === true || net.isIPv6(addr) || (bindAddr !== undefined && net.isIPv6(bindAddr))
-          ? 6
-          : 4;
+      path !== undefined ? undefined : pinned ?? (net.isIPv6(addr) ? 6 : net.isIPv4(addr) ? 4 : undefined);
+    const socks = opts.socks === undefined ? undefined : checkSocks(where, opts.socks);
+    if (opts.lookup !== undefined && typeof opts.lookup !== 'function') {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'lookup' must be a function like dns.lookup`);
+    }
+    const attemptDelay = opts.attemptDelay === undefined ? undefined : checkAttemptDelay(where, opts.attemptDelay);
     const secure = opts.tls !== undefined && opts.tls !== false;
     if (opts.proxyHeader !== undefined && (typeof opts.proxyHeader !== 'object' || (opts.proxyHeader as unknown) === null)) {
       throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'proxyHeader' must be { version: 1 | 2, source, destination, ... }`);
@@ -470,89 +548,64 @@ export class Backend extends EventEmitter<BackendEvents> {
     // Loaded and encoded now, so a file that cannot be read or a header that cannot be written throws at the call.
     const clientTls = secure ? (opts.tls === true ? {} : loadTlsFiles(where, opts.tls as ConnectionOptions)) : undefined;
     const proxyHeader = opts.proxyHeader === undefined ? undefined : encodeProxyHeader(opts.proxyHeader);
-    const connector = new Connector({
-      id: this.#nextConnectorId++,
-      addr,
+    const target = {
+      host: path === undefined ? addr : undefined,
       port,
       path,
-      url: undefined,
       bindAddr,
-      family,
-      tls: secure,
-      proxy: opts.proxyHeader !== undefined,
-      args: opts.args,
-    });
-
-    return this.#attempt(connector, timeout, idle, limits, opts.args, (done) =>
-      dial(
-        {
-          host: path === undefined ? addr : undefined,
-          port,
-          path,
-          bindAddr,
-          family: opts.ipv6 === true ? 6 : undefined,
-          tls: clientTls,
-          proxyHeader,
-          limits,
-        },
-        done,
-      ),
+      // A bind address of one family pins it too: the other could never connect from it.
+      family: pinned ?? (bindAddr !== undefined && path === undefined ? (net.isIPv6(bindAddr) ? 6 as const : 4 as const) : undefined),
+      tls: clientTls,
+      proxyHeader,
+      limits,
+      socks,
+      lookup: opts.lookup,
+      attemptDelay,
+    };
+    return this.#launch(
+      {
+        addr,
+        port,
+        path,
+        url: undefined,
+        bindAddr,
+        family,
+        tls: secure,
+        proxy: opts.proxyHeader !== undefined,
+        socks: socks === undefined ? undefined : { host: socks.host, port: socks.port, version: socks.version ?? 5 },
+        args: opts.args,
+        timeout,
+        backoff,
+      },
+      idle,
+      limits,
+      (done) => dial(target, done),
     );
   }
 
   /**
-   * One connector's attempt: the pending table, the deadline, and either a
-   * Connection (`connectorOpen`, the promise resolves) or the failure
-   * (`connectorFailure`, the promise rejects), whichever dialler opens the wire.
+   * Makes the connector, puts it in the tables and starts its first attempt.
+   * Each wire it opens becomes a Connection named after it (`connectorOpen`).
    */
-  #attempt(
-    connector: Connector,
-    timeout: number,
+  #launch(
+    init: Omit<ConnectorInit, 'id' | 'host' | 'dial' | 'open'>,
     idle: number,
     limits: Limits,
-    args: unknown,
-    start: (done: (err: Error | undefined, transport: Transport | undefined) => void) => Dial,
-  ): Promise<Connection> {
-    const p = new Promise<Connection>((resolve, reject) => {
-      let settled = false;
-      // Assigned once the failure path that aborts it exists.
-      // eslint-disable-next-line prefer-const
-      let attempt: Dial | undefined;
-      const fail = (err: Error): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.#connectors.delete(connector.id);
-        attempt?.abort(err);
-        this.emit('connectorFailure', connector, err);
-        reject(err);
-        this.#maybeSettled();
-      };
-      const timer = setTimeout(() => {
-        const to = connector.url ?? connector.path ?? `${connector.addr}:${connector.port}`;
-        fail(new IrcTimeoutError('ERR_CONNECT_TIMEOUT', `createConnector(): no connection to ${to} within ${timeout} ms`, timeout));
-      }, timeout);
-      timer.unref();
-      this.#connectors.set(connector.id, connector);
-      this.#aborts.set(connector, fail);
-      attempt = start((err, transport) => {
-        if (err !== undefined) {
-          fail(err);
-          return;
-        }
-        if (settled) {
-          transport?.destroy();
-          return;
-        }
-        settled = true;
-        clearTimeout(timer);
-        this.#connectors.delete(connector.id);
+    start: ConnectorInit['dial'],
+  ): ConnectorPromise {
+    const connector = new Connector({
+      ...init,
+      id: this.#nextConnectorId++,
+      host: this.#connectorHost,
+      dial: start,
+      open: (c, transport) => {
         const conn = new Connection({
           id: this.#nextConnectionId++,
-          transport: transport as Transport,
+          transport,
           origin: 'connector',
-          originId: connector.id,
-          args,
+          originId: c.id,
+          connector: c,
+          args: c.args,
           idle,
           limits,
           hooks: this.#hooks,
@@ -562,16 +615,17 @@ export class Backend extends EventEmitter<BackendEvents> {
           admissionKey: undefined,
         });
         this.#connections.set(conn.id, conn);
-        if (channels.open.hasSubscribers) channels.open.publish({ connection: conn });
-        this.emit('connectorOpen', conn);
-        resolve(conn);
-      });
+        return conn;
+      },
     });
+    this.#liveConnectors.add(connector);
+    const p = connector.firstConnection;
     p.catch(noop);
-    return p;
+    connector.start();
+    return Object.assign(p, { connector });
   }
 
-  #connectWebSocket(where: string, opts: ConnectorOptions): Promise<Connection> {
+  #connectWebSocket(where: string, opts: ConnectorOptions, backoff: Backoff | undefined): ConnectorPromise {
     let url: URL;
     try {
       url = new URL(opts.url as string);
@@ -581,7 +635,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
       throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'url' must be a ws:// or wss:// URL, got ${url.protocol}`);
     }
-    for (const key of ['addr', 'port', 'path', 'bindAddr', 'ipv6', 'proxyHeader'] as const) {
+    for (const key of ['addr', 'port', 'path', 'bindAddr', 'ipv6', 'family', 'proxyHeader', 'socks', 'lookup', 'attemptDelay'] as const) {
       if (opts[key] !== undefined) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: '${key}' does not go with 'url'`);
     }
     const secure = url.protocol === 'wss:';
@@ -594,20 +648,24 @@ export class Backend extends EventEmitter<BackendEvents> {
     const limits = resolveLimits(where, this.#limits, opts.limits);
     const clientTls = secure && typeof opts.tls === 'object' ? loadTlsFiles(where, opts.tls) : undefined;
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    const connector = new Connector({
-      id: this.#nextConnectorId++,
-      addr: host,
-      port: Number(url.port === '' ? (secure ? 443 : 80) : url.port),
-      path: undefined,
-      url: url.href,
-      bindAddr: undefined,
-      family: net.isIPv6(host) ? 6 : net.isIPv4(host) ? 4 : undefined,
-      tls: secure,
-      proxy: false,
-      args: opts.args,
-    });
-    return this.#attempt(connector, timeout, idle, limits, opts.args, (done) =>
-      dialWebSocket({ url, protocols, origin: opts.origin, tls: clientTls, timeout, limits }, done),
+    return this.#launch(
+      {
+        addr: host,
+        port: Number(url.port === '' ? (secure ? 443 : 80) : url.port),
+        path: undefined,
+        url: url.href,
+        bindAddr: undefined,
+        family: net.isIPv6(host) ? 6 : net.isIPv4(host) ? 4 : undefined,
+        tls: secure,
+        proxy: false,
+        socks: undefined,
+        args: opts.args,
+        timeout,
+        backoff,
+      },
+      idle,
+      limits,
+      (done) => dialWebSocket({ url, protocols, origin: opts.origin, tls: clientTls, timeout, limits }, done),
     );
   }
 
@@ -682,6 +740,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   disconnect(target: ConnectionTarget, reason = 'Client disconnect'): boolean {
     const conn = this.#find(target);
     if (conn === undefined) return false;
+    if (conn.connector !== undefined) this.#closedByUs.add(conn);
     conn.disconnect(reason);
     return true;
   }
@@ -690,6 +749,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   disconnectNow(target: ConnectionTarget, reason = 'Client disconnect'): boolean {
     const conn = this.#find(target);
     if (conn === undefined) return false;
+    if (conn.connector !== undefined) this.#closedByUs.add(conn);
     conn.disconnectNow(reason);
     return true;
   }
@@ -757,7 +817,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       });
     }
     for (const l of [...this.#listeners.values()]) this.closeListener(l);
-    for (const connector of [...this.#connectors.values()]) this.#aborts.get(connector)?.(closedError('createConnector()'));
+    for (const connector of [...this.#liveConnectors]) connector.abandon(reason, closedError('createConnector()'));
     for (const conn of [...this.#connections.values()]) conn.disconnect(reason);
     // Each leaves its pipeline on its 'close' (its admission count released), then shutdown may settle.
     for (const pipeline of this.#pipelines.values()) pipeline.closeAll();
@@ -892,6 +952,50 @@ function checkProxy(where: string, proxy: boolean | ProxyListenerOptions | undef
 // Array.isArray does not narrow a readonly array type.
 function isTargetList(t: ConnectionTarget | readonly ConnectionTarget[]): t is readonly ConnectionTarget[] {
   return Array.isArray(t);
+}
+
+function checkFamily(where: string, opts: ConnectorOptions): 4 | 6 | undefined {
+  const family: unknown = opts.family;
+  if (family !== undefined && family !== 4 && family !== 6) {
+    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'family' must be 4 or 6, got ${typeof family === 'number' ? family : typeof family}`);
+  }
+  if (opts.ipv6 === true && family === 4) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'ipv6: true' and 'family: 4' disagree`);
+  if (opts.ipv6 === true) return 6;
+  if (family !== undefined) return family;
+  if (opts.addr !== undefined && net.isIP(opts.addr) !== 0) return net.isIPv6(opts.addr) ? 6 : 4;
+  return undefined;
+}
+
+function checkAttemptDelay(where: string, value: unknown): number {
+  // Node refuses less than 10 ms.
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 10) {
+    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'attemptDelay' must be a whole number of milliseconds, at least 10, got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkSocks(where: string, socks: unknown): SocksOptions {
+  if (typeof socks !== 'object' || socks === null) {
+    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'socks' must be { host, port, version?, userId?, password?, timeout? }`);
+  }
+  checkKeys(`${where} socks`, socks, SOCKS_KEYS);
+  const o = socks as SocksOptions;
+  if (typeof o.host !== 'string' || o.host === '') throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: socks.host must be the proxy's host name or address`);
+  const port = checkPort(`${where} socks`, o.port);
+  if (port === 0) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: socks.port must be 1 to 65535`);
+  const version: unknown = o.version;
+  if (version !== undefined && version !== 4 && version !== 5) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: socks.version must be 4 or 5`);
+  for (const key of ['userId', 'password'] as const) {
+    const v: unknown = o[key];
+    // RFC 1929: one length byte each.
+    if (v !== undefined && (typeof v !== 'string' || Buffer.byteLength(v) > 255)) {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: socks.${key} must be a string of at most 255 bytes`);
+    }
+  }
+  if (o.password !== undefined && version === 4) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: SOCKS4 has no password (use version 5)`);
+  if (o.password !== undefined && o.userId === undefined) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: socks.password needs socks.userId`);
+  const timeout = o.timeout === undefined ? undefined : checkDuration(`${where} socks`, 'timeout', o.timeout);
+  return { host: o.host, port, ...(version === undefined ? {} : { version }), ...(o.userId === undefined ? {} : { userId: o.userId }), ...(o.password === undefined ? {} : { password: o.password }), ...(timeout === undefined ? {} : { timeout }) };
 }
 
 function closedError(where: string): IrcArgumentError {

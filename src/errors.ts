@@ -173,3 +173,48 @@ export class IrcWebSocketError extends IrcsockError {
     super(code, message, options);
   }
 }
+
+export type IrcConnectorCode = 'ERR_CONNECTOR_CLOSED' | 'ERR_PEER_CLOSED';
+
+/**
+ * Why a connector's connection ended or never came: the application closed
+ * the connector (`ERR_CONNECTOR_CLOSED`), or the server closed a connection
+ * without an error of its own (`ERR_PEER_CLOSED`: a clean FIN, e.g. after
+ * `ERROR :Closing link`), which a reconnecting connector counts as a failure.
+ */
+export class IrcConnectorError extends IrcsockError {
+  declare readonly code: IrcConnectorCode;
+
+  // Not useless: it narrows `code` to the connector codes.
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor
+  constructor(code: IrcConnectorCode, message: string, options?: IrcsockErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+export type IrcSocksCode =
+  | 'ERR_SOCKS_REFUSED'
+  | 'ERR_SOCKS_UNREACHABLE'
+  | 'ERR_SOCKS_AUTH'
+  | 'ERR_SOCKS_TIMEOUT'
+  | 'ERR_SOCKS_PROTOCOL';
+
+/**
+ * A SOCKS proxy did not connect us: it refused the destination
+ * (`ERR_SOCKS_REFUSED`: the destination refused, or the proxy's rules say
+ * no), could not reach it (`ERR_SOCKS_UNREACHABLE`: no route, no such host,
+ * TTL expired), refused our credentials or offered no method we have
+ * (`ERR_SOCKS_AUTH`), did not answer in time (`ERR_SOCKS_TIMEOUT`), or spoke
+ * something that is not SOCKS (`ERR_SOCKS_PROTOCOL`). Failing to reach the
+ * proxy itself keeps Node's code (`ECONNREFUSED`, …). `reply` is the proxy's
+ * reply name when it sent one (`ConnectionRefused`, `HostUnreachable`, …).
+ */
+export class IrcSocksError extends IrcsockError {
+  declare readonly code: IrcSocksCode;
+  readonly reply: string | undefined;
+
+  constructor(code: IrcSocksCode, message: string, reply: string | undefined, options?: IrcsockErrorOptions) {
+    super(code, message, options);
+    this.reply = reply;
+  }
+}

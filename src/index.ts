@@ -8,6 +8,7 @@ export {
   type BackendTlsOptions,
   type ListenerOptions,
   type ConnectorOptions,
+  type ConnectorPromise,
   type ConnectionTarget,
   type ListenerTarget,
   type ConnectionRefusal,
@@ -29,7 +30,18 @@ export { CidrList, parseCidr, type CidrBlock, type IpAddress } from './admission
 export { TokenBucket, FLOOD_DEFAULTS, type TokenBucketOptions } from './limits/token-bucket.js';
 export { Connection, type ConnectionId } from './connection/connection.js';
 export { Listener, type ListenerId, type AdmissionCheck, type AdmissionRequest } from './listen/listener.js';
-export { Connector, type ConnectorId } from './connect/connector.js';
+export { Connector, type ConnectorId, type ConnectorState } from './connect/connector.js';
+export {
+  Backoff,
+  backoffDelay,
+  RECONNECT_DEFAULTS,
+  type ReconnectOption,
+  type ReconnectOptions,
+  type ReconnectFunction,
+  type ReconnectJitter,
+  type ResolvedReconnect,
+} from './connect/reconnect.js';
+export type { SocksOptions } from './connect/socks.js';
 export { DEFAULT_LIMITS, type Limits, type FloodOptions } from './limits.js';
 export type { TlsInfo } from './transport/tls.js';
 export type { TransportKind, Endpoint, IpEndpoint, UnixEndpoint, ProxyFacts } from './transport/transport.js';

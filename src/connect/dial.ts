@@ -7,6 +7,7 @@ import { tcpEndpoints } from '../transport/tcp.js';
 import { tlsInfo } from '../transport/tls.js';
 import { BINARY_PROTOCOL, TEXT_PROTOCOL, WsTransport } from '../transport/websocket.js';
 import { WebSocket } from 'ws';
+import { socksHandshake, type SocksOptions } from './socks.js';
 
 /** Where and how to dial: a TCP host and port, or a Unix socket path; plain or TLS. */
 export interface DialTarget {
@@ -20,6 +21,12 @@ export interface DialTarget {
   /** A PROXY header (encoded) to send first, before TLS if any. */
   proxyHeader: Buffer | undefined;
   limits: Readonly<Limits>;
+  /** Connect through this SOCKS proxy (TCP targets only): `host` goes to the proxy unresolved. */
+  socks?: Readonly<SocksOptions> | undefined;
+  /** Name resolution for Happy Eyeballs (Node's `lookup` option; tests inject one). */
+  lookup?: net.LookupFunction | undefined;
+  /** Happy Eyeballs: ms before the next address is tried (Node's `autoSelectFamilyAttemptTimeout`). */
+  attemptDelay?: number | undefined;
 }
 
 /** A dial under way: `abort(err)` gives it up (the socket is destroyed, `done` hears `err`). */
@@ -49,37 +56,81 @@ export function dial(target: DialTarget, done: (err: Error | undefined, transpor
   };
 
   const header = target.proxyHeader;
+  const socks = target.socks;
+  // Happy Eyeballs (RFC 8305) by Node's racer: with a host name and no family
+  // pinned, addresses of both families are tried in turn, each given
+  // `attemptDelay` before the next starts, so a dead IPv6 route costs that
+  // delay and not the whole connect timeout.
+  const race: Partial<net.TcpNetConnectOpts> =
+    target.family === undefined
+      ? {
+          autoSelectFamily: true,
+          ...(target.attemptDelay === undefined ? {} : { autoSelectFamilyAttemptTimeout: target.attemptDelay }),
+        }
+      : { family: target.family };
   const raw: net.NetConnectOpts =
     target.path !== undefined
       ? { path: target.path }
-      : { host: target.host as string, port: target.port, ...(target.bindAddr === undefined ? {} : { localAddress: target.bindAddr }), ...(target.family === undefined ? {} : { family: target.family }) };
+      : {
+          host: socks === undefined ? target.host : socks.host,
+          port: socks === undefined ? target.port : socks.port,
+          ...(target.bindAddr === undefined ? {} : { localAddress: target.bindAddr }),
+          ...(socks === undefined ? race : { autoSelectFamily: true }),
+          ...(target.lookup === undefined ? {} : { lookup: target.lookup }),
+        };
 
-  if (target.tls !== undefined && header === undefined) {
+  let abortSocks: ((err: Error) => void) | undefined;
+  const abort = (err: Error): void => {
+    if (abortSocks !== undefined) abortSocks(err);
+    else fail(err);
+  };
+
+  if (target.tls !== undefined && header === undefined && socks === undefined) {
     // SNI carries host names only (RFC 6066): never an address literal.
     const servername = target.host !== undefined && net.isIP(target.host) === 0 ? target.host : undefined;
     socket = tls.connect({ ...raw, servername, ...target.tls });
     socket.once('error', fail);
     socket.once('secureConnect', () => { opened(socket); });
-    return { abort: fail };
+    return { abort };
   }
-  socket = net.connect(raw);
-  socket.once('error', fail);
-  socket.once('connect', () => {
+  const connected = (): void => {
     if (settled) return;
     if (header !== undefined) socket.write(header);
     if (target.tls === undefined) {
       opened(socket);
       return;
     }
-    // TLS over the stream that carried the PROXY header.
+    // TLS over the stream that carried the PROXY header, or the SOCKS tunnel:
+    // verified against the destination's name, as on a direct connection.
     const servername = target.host !== undefined && net.isIP(target.host) === 0 ? target.host : undefined;
     const secure = tls.connect({ socket, servername, ...target.tls });
     socket.off('error', fail);
     socket = secure;
     secure.once('error', fail);
     secure.once('secureConnect', () => { opened(secure); });
+  };
+  socket = net.connect(raw);
+  socket.once('error', fail);
+  socket.once('connect', () => {
+    if (settled) return;
+    if (socks === undefined) {
+      connected();
+      return;
+    }
+    // The socks client owns the socket's errors until the tunnel is up.
+    socket.off('error', fail);
+    const handshake = socksHandshake(socket, socks, { host: target.host as string, port: target.port }, (err) => {
+      abortSocks = undefined;
+      if (err !== undefined) {
+        fail(err);
+        return;
+      }
+      socket.once('error', fail);
+      connected();
+    });
+    abortSocks = handshake.abort;
   });
-  return { abort: fail };
+  return { abort };
 }
 
 function transportOf(target: DialTarget, socket: Socket): StreamTransport {

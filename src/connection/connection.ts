@@ -7,6 +7,7 @@ import { checkFlood } from '../options.js';
 import type { TlsInfo } from '../transport/tls.js';
 import type { Endpoint, ProxyFacts, Transport, TransportKind } from '../transport/transport.js';
 import type { WebSocketFacts } from '../transport/websocket.js';
+import type { Connector } from '../connect/connector.js';
 import { Flood } from './flood.js';
 
 export type ConnectionId = number;
@@ -32,6 +33,8 @@ export interface ConnectionInit {
   transport: Transport;
   origin: 'listener' | 'connector';
   originId: number;
+  /** The connector that made it (with `origin: 'connector'`). */
+  connector?: Connector | undefined;
   args: unknown;
   idle: number;
   limits: Limits;
@@ -60,6 +63,8 @@ export class Connection {
   readonly origin: 'listener' | 'connector';
   /** The id of that listener or connector. */
   readonly originId: number;
+  /** The connector that made this connection (a reconnecting one makes several), or `undefined` for an accepted peer. */
+  readonly connector: Connector | undefined;
   /** The wire: `tcp`, `tls`, `unix`, `ws` or `wss`. */
   readonly kind: TransportKind;
   /** The peer's IP family; `undefined` on a Unix socket (unless a PROXY header named an IP client). */
@@ -124,6 +129,7 @@ export class Connection {
     this.id = init.id;
     this.origin = init.origin;
     this.originId = init.originId;
+    this.connector = init.connector;
     this.args = init.args;
     this.limits = init.limits;
     this.idle = init.idle;

@@ -32,9 +32,12 @@ const TABLES: Readonly<Record<Casemapping, Uint8Array>> = {
 
 const RFC1459 = TABLES.rfc1459;
 
-/** The lower-case form of a nick or channel name under a casemapping (default `rfc1459`). */
-export function casefold(s: string, casemapping: Casemapping = 'rfc1459'): string {
-  const fold = casemapping === 'rfc1459' ? RFC1459 : TABLES[casemapping];
+/** A casemapping, or what knows one: an `Isupport` (its parsed `CASEMAPPING`). */
+export type CasemappingSource = Casemapping | { readonly casemapping: Casemapping };
+
+/** The lower-case form of a nick or channel name under a casemapping (default `rfc1459`), or the one an `Isupport` announced. */
+export function casefold(s: string, casemapping: CasemappingSource = 'rfc1459'): string {
+  const fold = casemapping === 'rfc1459' ? RFC1459 : TABLES[typeof casemapping === 'string' ? casemapping : casemapping.casemapping];
   const n = s.length;
   let i = 0;
   // Most names are already folded: return them without building a new string.
@@ -52,6 +55,6 @@ export function casefold(s: string, casemapping: Casemapping = 'rfc1459'): strin
 }
 
 /** Whether two names are the same under a casemapping (default `rfc1459`). */
-export function sameName(a: string, b: string, casemapping: Casemapping = 'rfc1459'): boolean {
+export function sameName(a: string, b: string, casemapping: CasemappingSource = 'rfc1459'): boolean {
   return a.length === b.length && casefold(a, casemapping) === casefold(b, casemapping);
 }

@@ -203,3 +203,16 @@ export function closedPort(host = '127.0.0.1'): Promise<number> {
     });
   });
 }
+
+/** A plain TCP server that accepts and reads but never answers: a TLS handshake to it never completes. */
+export async function silentServer(): Promise<{ silent: net.Server; held: net.Socket[]; port: number }> {
+  const silent = net.createServer();
+  const held: net.Socket[] = [];
+  silent.on('connection', (s) => {
+    held.push(s);
+    s.resume();
+  });
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  return { silent, held, port: (silent.address() as net.AddressInfo).port };
+}

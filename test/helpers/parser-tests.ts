@@ -59,11 +59,17 @@ export interface MaskMatchVector {
   fails?: string[];
 }
 
+export interface HostnameVector {
+  host: string;
+  valid: boolean;
+}
+
 export interface VectorFiles {
   'msg-split.yaml': MsgSplitVector;
   'msg-join.yaml': MsgJoinVector;
   'userhost-split.yaml': UserhostSplitVector;
   'mask-match.yaml': MaskMatchVector;
+  'validate-hostname.yaml': HostnameVector;
 }
 
 /**

@@ -5,10 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { Backend } from '../../src/backend.js';
 import type { IrcsockError } from '../../src/errors.js';
-import { closedPort, countEvents, LineClient, once } from '../helpers/net.js';
+import { closedPort, countEvents, LineClient, once, silentServer } from '../helpers/net.js';
 
 /** The fields a failed connect or bind carries. */
 function errno(err: unknown): NodeJS.ErrnoException {
@@ -55,19 +54,6 @@ test('ENOTFOUND: a host name that does not resolve', async () => {
   assert.equal(backend.pendingConnectors.size, 0);
   await backend.shutdown();
 });
-
-/** A plain TCP server that accepts and reads but never answers: a TLS handshake to it never completes. */
-async function silentServer(): Promise<{ silent: net.Server; held: net.Socket[]; port: number }> {
-  const silent = net.createServer();
-  const held: net.Socket[] = [];
-  silent.on('connection', (s) => {
-    held.push(s);
-    s.resume();
-  });
-  silent.listen(0, '127.0.0.1');
-  await once(silent, 'listening');
-  return { silent, held, port: (silent.address() as net.AddressInfo).port };
-}
 
 test('connect timeout: a TLS connector to a plain server that never answers the handshake', async () => {
   // The TCP connection is made at once; the TLS handshake never completes.

@@ -18,6 +18,7 @@ import { runConnect, type ConnectTuning } from '../../src/cli/connect.js';
 import { parseHostPort } from '../../src/cli/connect/options.js';
 import { startRelay } from '../../src/cli/relay/server.js';
 import { closedPort, hasIPv6, once, until } from '../helpers/net.js';
+import { microsocksSkip, startMicrosocks } from '../helpers/microsocks.js';
 import { localhostCert, wrongNameCert, type TestCert } from '../helpers/tls-cert.js';
 
 const T = { timeout: 15_000 };
@@ -530,6 +531,14 @@ describe('ircsock connect: command line', T, () => {
     [['--unix'], /--unix/],
     [['localhost', '--tls-servername', '127.0.0.1'], /--tls-servername '127\.0\.0\.1': must be a host name/],
     [['localhost', '--tls-servername', 'under_score.example'], /--tls-servername 'under_score\.example': must be a host name/],
+    [['--ws', 'http://x/'], /--ws 'http:\/\/x\/': give a ws:\/\/ or wss:\/\/ URL/],
+    [['--ws', 'ws://x/', 'localhost'], /--ws URL or HOST\[:PORT\], not both/],
+    [['--ws', 'ws://x/', '--unix', '/tmp/s'], /--unix PATH or --ws URL, not both/],
+    [['--ws', 'ws://x/', '--tls'], /--tls options go with a wss:\/\/ URL/],
+    [['localhost', '--socks-user', 'u'], /need --socks HOST\[:PORT\]/],
+    [['localhost', '--socks', '127.0.0.1:1080', '--socks-password', 'p'], /--socks-password needs --socks-user/],
+    [['localhost', '--socks', '127.0.0.1:0'], /port must be a number from 1 to 65535/],
+    [['--unix', '/tmp/s', '--socks', '127.0.0.1'], /--socks goes with HOST\[:PORT\] only/],
   ];
   for (const [argv, message] of bad) {
     test(`refuses ${JSON.stringify(argv)} with exit 2 and one line`, async () => {
@@ -586,6 +595,97 @@ describe('ircsock connect: the bin', T, () => {
     assert.equal(code, 0, err);
     assert.equal(out, ':irc.test 001 bin :Welcome\nPING :check\n');
     assert.deepEqual(server.lines, ['NICK bin', 'USER bin 0 * :ircsock connect', 'PONG check', 'PRIVMSG #t :from the bin', 'QUIT']);
+    await server.close();
+  });
+});
+
+describe('ircsock connect: --reconnect, --socks, --ws, --show-isupport', T, () => {
+  test('--reconnect: the server restarts on the same port; the console says so, registers again, and QUITs at EOF', async () => {
+    let server = await TestServer.start();
+    const port = server.port;
+    const opened = once(server.backend, 'listenerOpen');
+    const run = start([`127.0.0.1:${port}`, '--nick', 'bot', '--join', '#c', '--reconnect'], { reconnect: { initialDelay: 20, jitter: 'none' } });
+    await opened;
+    await server.waitLine((l) => l.startsWith('USER'));
+    await server.close();
+    await run.stderr.waitFor((t) => t.includes('reconnecting in'));
+    assert.match(run.stderr.lines[0]!, /^ircsock connect: connection lost to 127\.0\.0\.1:\d+: .*\(ERR_PEER_CLOSED\); reconnecting in 0\.0 s$/);
+
+    server = new TestServer();
+    server.closeOnQuit();
+    const reopened = once(server.backend, 'listenerOpen');
+    server.listener = await server.backend.createListener({ addr: '127.0.0.1', port, idle: 0 });
+    const [conn] = await reopened;
+    await server.waitLine((l) => l.startsWith('USER'));
+    await run.stderr.waitFor((t) => t.includes('reconnected to'));
+    server.send(conn, ':irc.test 001 bot :Welcome');
+    await server.waitLine((l) => l === 'JOIN #c');
+    assert.deepEqual(server.lines, ['NICK bot', 'USER bot 0 * :ircsock connect', 'JOIN #c']);
+    run.stdin.end();
+    assert.equal(await run.exit, 0);
+    assert.equal(server.lines.at(-1), 'QUIT');
+    await server.close();
+  });
+
+  test('--show-isupport prints the 005 tokens after the MOTD, to stderr', async () => {
+    const server = await TestServer.start();
+    server.closeOnQuit();
+    const run = await connect(server, ['--show-isupport']);
+    server.send(
+      run.conn,
+      ':irc.test 005 me CASEMAPPING=ascii NETWORK=Test\\x20Net PREFIX=(ov)@+ :are supported by this server',
+      ':irc.test 005 me UTF8ONLY CHANTYPES=# :are supported by this server',
+      ':irc.test 376 me :End of /MOTD command.',
+    );
+    await run.stderr.waitFor((t) => t.includes('CHANTYPES=#'));
+    assert.deepEqual(run.stderr.lines, [
+      'ircsock connect: isupport: casemapping ascii, chantypes #, prefix (ov)@+, network Test Net',
+      'ircsock connect: isupport: CASEMAPPING=ascii',
+      'ircsock connect: isupport: NETWORK=Test\\x20Net',
+      'ircsock connect: isupport: PREFIX=(ov)@+',
+      'ircsock connect: isupport: UTF8ONLY',
+      'ircsock connect: isupport: CHANTYPES=#',
+    ]);
+    run.stdin.end();
+    assert.equal(await run.exit, 0);
+    await server.close();
+  });
+
+  test('--socks through a real microsocks, with a user and password; a refused destination is one line with its code', { skip: microsocksSkip }, async (t) => {
+    const proxy = await startMicrosocks(t, { user: 'u', password: 'p' });
+    const server = await TestServer.start();
+    server.closeOnQuit();
+    const opened = once(server.backend, 'listenerOpen');
+    const run = start([`127.0.0.1:${server.port}`, '--socks', `127.0.0.1:${proxy.port}`, '--socks-user', 'u', '--socks-password', 'p', '--nick', 'tor']);
+    await opened;
+    await server.waitLine((l) => l.startsWith('USER'));
+    run.stdin.end();
+    assert.equal(await run.exit, 0);
+    await server.close();
+
+    const port = await closedPort();
+    const refused = start([`127.0.0.1:${port}`, '--socks', `127.0.0.1:${proxy.port}`, '--socks-user', 'u', '--socks-password', 'p']);
+    assert.equal(await refused.exit, 1);
+    assert.equal(refused.stderr.lines.length, 1, refused.stderr.text);
+    assert.match(refused.stderr.lines[0]!, /^ircsock connect: cannot connect to 127\.0\.0\.1:\d+: .*\(ERR_SOCKS_REFUSED\)$/);
+    const wrong = start([`127.0.0.1:${port}`, '--socks', `127.0.0.1:${proxy.port}`, '--socks-user', 'u', '--socks-password', 'wrong']);
+    assert.equal(await wrong.exit, 1);
+    assert.match(wrong.stderr.lines[0]!, /\(ERR_SOCKS_AUTH\)$/);
+  });
+
+  test('--ws to a WebSocket listener', async () => {
+    const server = new TestServer();
+    server.closeOnQuit();
+    server.listener = await server.backend.createListener({ addr: '127.0.0.1', port: 0, idle: 0, websocket: true });
+    const opened = once(server.backend, 'listenerOpen');
+    const run = start(['--ws', `ws://127.0.0.1:${server.port}/`, '--nick', 'web']);
+    const [conn] = await opened;
+    assert.equal(conn.kind, 'ws');
+    await server.waitLine((l) => l.startsWith('USER'));
+    server.send(conn, ':irc.test 001 web :Welcome');
+    await run.stdout.waitFor((t) => t.includes('001'));
+    run.stdin.end();
+    assert.equal(await run.exit, 0);
     await server.close();
   });
 });

@@ -1,5 +1,17 @@
 import type { Readable, Writable } from 'node:stream';
-import { Backend, parseLine, type Connection, type IrcLineTooLongError, type IrcMessage, type IrcParseError } from '../../index.js';
+import {
+  Backend,
+  escapeIsupportValue,
+  Isupport,
+  parseLine,
+  type Connection,
+  type Connector,
+  type ConnectorOptions,
+  type IrcLineTooLongError,
+  type IrcMessage,
+  type IrcParseError,
+  type ReconnectOptions,
+} from '../../index.js';
 import { describeCause, errorCode, isCertificateError } from './describe.js';
 import { LineReader } from './input.js';
 import type { ConnectOptions } from './options.js';
@@ -17,6 +29,8 @@ export interface ConnectTuning {
   connectTimeout?: number;
   /** How long to wait for the server to close after QUIT. Default 5 000. */
   quitTimeout?: number;
+  /** The schedule of `--reconnect`. Default: the connector's (1 s doubling to 60 s, full jitter). */
+  reconnect?: ReconnectOptions;
 }
 
 export const PREFIX = 'ircsock connect';
@@ -31,9 +45,14 @@ export class IrcConsole {
   readonly #io: ConnectIo;
   readonly #connectTimeout: number;
   readonly #quitTimeout: number;
+  readonly #reconnect: ReconnectOptions | true;
   readonly #backend = new Backend();
   #reader: LineReader | undefined;
   #conn: Connection | undefined;
+  #connector: Connector | undefined;
+  #connections = 0;
+  #isupport = new Isupport();
+  #isupportShown = false;
   #registered = false;
   /** Set once QUIT went out (typed or at EOF): from then on a close is the goal, not a failure. */
   #quitting = false;
@@ -48,6 +67,7 @@ export class IrcConsole {
     this.#io = io;
     this.#connectTimeout = tuning.connectTimeout ?? CONNECT_TIMEOUT;
     this.#quitTimeout = tuning.quitTimeout ?? QUIT_TIMEOUT;
+    this.#reconnect = tuning.reconnect ?? true;
   }
 
   async run(): Promise<number> {
@@ -60,10 +80,24 @@ export class IrcConsole {
     backend.on('inputError', (_conn, err) => {
       this.#onInputError(err);
     });
+    // The session ends with the connector: after one connection, or, with
+    // --reconnect, when we quit. `cause` is why it ended when we did not.
     const closed = new Promise<Error | undefined>((resolve) => {
-      backend.once('disconnect', (_conn, _reason, err) => {
-        resolve(err);
+      backend.once('connectorClosed', (_connector, cause) => {
+        resolve(cause);
       });
+    });
+    backend.on('connectorOpen', (conn) => {
+      this.#onOpen(conn);
+    });
+    backend.on('disconnect', () => {
+      this.#conn = undefined;
+      // The server closed after our QUIT: done, do not reconnect.
+      if (this.#quitting) this.#connector?.close('QUIT');
+    });
+    backend.on('connectorRetry', (_connector, delay, cause) => {
+      const what = this.#connections === 0 ? 'cannot connect to' : 'connection lost to';
+      this.#note(`${what} ${this.#opts.target}: ${describeCause(cause)}; reconnecting in ${(delay / 1000).toFixed(1)} s`);
     });
 
     // A closed stdout (`| head`) means nobody reads any more: leave as at EOF.
@@ -74,7 +108,7 @@ export class IrcConsole {
       if (conn === undefined) return;
       // No 'drain' will come: read on, or the server's close would go unseen.
       if (this.#outputHeld) conn.socket.resume();
-      this.#onEof(conn);
+      this.#onEof();
     };
     this.#io.stdout.on('error', onStdoutError);
     this.#io.stderr.on('error', ignore);
@@ -88,11 +122,15 @@ export class IrcConsole {
 
   async #session(closed: Promise<Error | undefined>): Promise<number> {
     const backend = this.#backend;
-    const { host, port, path, target, tls } = this.#opts;
-    let conn: Connection;
+    const { host, port, path, url, socks, target, tls, reconnect } = this.#opts;
+    let where: ConnectorOptions;
+    if (url !== undefined) where = { url, ...(tls === false ? {} : { tls }) };
+    else if (path !== undefined) where = { path, tls };
+    else where = { addr: host, port, tls, ...(socks === undefined ? {} : { socks }) };
     try {
-      const where = path !== undefined ? { path } : { addr: host, port };
-      conn = await backend.createConnector({ ...where, tls, timeout: this.#connectTimeout });
+      const p = backend.createConnector({ ...where, timeout: this.#connectTimeout, ...(reconnect ? { reconnect: this.#reconnect } : {}) });
+      this.#connector = p.connector;
+      await p;
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       // Verifying against the system CAs (a --tls-servername included): the hint is worth giving.
@@ -105,42 +143,51 @@ export class IrcConsole {
       await backend.shutdown();
       return 1;
     }
-    this.#conn = conn;
 
-    const { nick, user, realname } = this.#opts;
-    if (nick !== undefined) {
-      backend.send({ command: 'NICK', params: [nick] }, conn);
-      backend.send({ command: 'USER', params: [user, '0', '*', realname] }, conn);
-    }
-    backend.on('sendQueueHigh', () => {
+    backend.on('sendQueueHigh', (conn) => {
       this.#holdInput(conn);
     });
     this.#reader = new LineReader(this.#io.stdin, {
       line: (line) => {
-        this.#onTyped(conn, line);
+        this.#onTyped(line);
       },
       tooLong: (chars) => {
         this.#note(`not sent: a line of more than ${chars} characters`);
       },
       end: () => {
-        this.#onEof(conn);
+        this.#onEof();
       },
     });
-    if (this.#outputGone) this.#onEof(conn);
+    if (this.#outputGone) this.#onEof();
 
-    const err = await closed;
+    const cause = await closed;
     this.#reader.stop();
     clearTimeout(this.#quitTimer);
     clearInterval(this.#pollTimer);
     let status = 0;
     if (!this.#quitting) {
       status = 1;
-      if (err !== undefined) this.#note(`connection to ${target} lost: ${describeCause(err)}`);
+      if (cause !== undefined && errorCode(cause) !== 'ERR_PEER_CLOSED') this.#note(`connection to ${target} lost: ${describeCause(cause)}`);
       else if (this.#lastError !== undefined) this.#note(`connection to ${target} closed by the server: ${this.#lastError} (ERROR)`);
       else this.#note(`connection to ${target} lost: closed by the server`);
     }
     await backend.shutdown();
     return status;
+  }
+
+  /** Each connection, the first and every one after a reconnect: register (again). */
+  #onOpen(conn: Connection): void {
+    this.#conn = conn;
+    this.#registered = false;
+    this.#lastError = undefined;
+    this.#isupport = new Isupport();
+    this.#isupportShown = false;
+    if (this.#connections++ > 0) this.#note(`reconnected to ${this.#opts.target}`);
+    const { nick, user, realname } = this.#opts;
+    if (nick !== undefined) {
+      this.#backend.send({ command: 'NICK', params: [nick] }, conn);
+      this.#backend.send({ command: 'USER', params: [user, '0', '*', realname] }, conn);
+    }
   }
 
   #onInput(conn: Connection, msg: IrcMessage): void {
@@ -158,7 +205,27 @@ export class IrcConsole {
       case 'ERROR':
         this.#lastError = msg.params.at(-1) ?? '';
         break;
+      case '005':
+        this.#isupport.apply(msg);
+        break;
+      case '376':
+      case '422':
+        this.#showIsupport();
+        break;
     }
+  }
+
+  // After the MOTD (376, or 422 when there is none): every 005 has come by then.
+  #showIsupport(): void {
+    if (!this.#opts.showIsupport || this.#isupportShown) return;
+    this.#isupportShown = true;
+    const is = this.#isupport;
+    if (is.size === 0) {
+      this.#note('isupport: the server announced no ISUPPORT (005) tokens');
+      return;
+    }
+    this.#note(`isupport: casemapping ${is.casemapping}, chantypes ${is.chantypes}, prefix (${is.prefix.modes})${is.prefix.prefixes}, network ${is.network ?? '(none)'}`);
+    for (const [name, value] of is.entries()) this.#note(`isupport: ${value === true ? name : `${name}=${escapeIsupportValue(value)}`}`);
   }
 
   // Called from inside ircsock's input dispatch: a message that cannot be
@@ -195,8 +262,9 @@ export class IrcConsole {
     }
   }
 
-  #onTyped(conn: Connection, line: string): void {
+  #onTyped(line: string): void {
     if (line.trim() === '') return;
+    const conn = this.#conn;
     let msg: IrcMessage;
     try {
       msg = parseLine(line);
@@ -205,11 +273,22 @@ export class IrcConsole {
       this.#note(`not sent: ${e.message} (${errorCode(e) ?? 'error'}): ${JSON.stringify(line)}`);
       return;
     }
+    if (conn === undefined) {
+      this.#note(`not sent (not connected, waiting to reconnect): ${JSON.stringify(line)}`);
+      return;
+    }
     if (this.#backend.sendLine(line, conn) > 0 && msg.command === 'QUIT') this.#startQuit(conn);
   }
 
-  #onEof(conn: Connection): void {
+  #onEof(): void {
     this.#reader?.stop();
+    const conn = this.#conn;
+    if (conn === undefined) {
+      // Between connections: nothing to QUIT, just stop trying.
+      this.#quitting = true;
+      this.#connector?.close('QUIT');
+      return;
+    }
     if (!this.#quitting && this.#backend.sendLine('QUIT', conn) === 0) return;
     this.#startQuit(conn);
   }

@@ -10,6 +10,14 @@ export interface ConnectOptions {
   port: number;
   /** A Unix-domain socket to connect to instead of `host:port` (`--unix`). */
   path: string | undefined;
+  /** A WebSocket URL to connect to instead (`--ws`). */
+  url: string | undefined;
+  /** A SOCKS5 proxy to go through (`--socks`, `--socks-user`, `--socks-password`). */
+  socks: { host: string; port: number; userId?: string; password?: string } | undefined;
+  /** Connect again, with backoff, when the connection is lost (`--reconnect`). */
+  reconnect: boolean;
+  /** Print the ISUPPORT tokens the server announced, to stderr, at the end of the MOTD (`--show-isupport`). */
+  showIsupport: boolean;
   /** `host:port` as the user would write it (IPv6 in brackets), or the socket path, for messages. */
   target: string;
   /** `false`, `true` (system CAs) or the connector's TLS options. */
@@ -30,6 +38,7 @@ export class UsageError extends Error {
 
 export const USAGE = `Usage: ircsock connect HOST[:PORT] [options]
        ircsock connect --unix PATH [options]
+       ircsock connect --ws ws[s]://HOST[:PORT]/PATH [options]
 
 A raw IRC console: prints every line the server sends, exactly as it came,
 and sends every line typed on stdin as it is (after checking that it parses).
@@ -39,6 +48,14 @@ the server to close the connection.
   HOST[:PORT]        server to connect to; IPv6 as [::1]:6667. PORT defaults
                      to 6667, or 6697 with TLS
   --unix PATH        connect to the Unix-domain socket PATH instead
+  --ws URL           connect over WebSocket (IRCv3) to a ws:// or wss:// URL
+  --socks HOST[:PORT]
+                     go through a SOCKS5 proxy (PORT defaults to 1080); the
+                     server's name is resolved by the proxy (Tor: 127.0.0.1:9050)
+  --socks-user USER  the proxy's user name; --socks-password PASSWORD its password
+  --reconnect        when the connection is lost, connect again (exponential
+                     backoff with jitter, 1 s doubling to 60 s), register again
+  --show-isupport    print the server's ISUPPORT (005) tokens to stderr after the MOTD
   --tls              connect with TLS, verifying the server's certificate
                      (over --unix, against the name 'localhost' unless
                      --tls-servername is given)
@@ -70,7 +87,20 @@ export function parseConnectArgs(argv: readonly string[]): ParsedCommand {
   if (values.help === true) return { kind: 'help' };
 
   const path = values.unix;
-  if (path !== undefined) {
+  const url = values.ws;
+  if (path !== undefined && url !== undefined) throw new UsageError('--unix PATH or --ws URL, not both');
+  if (url !== undefined) {
+    if (positionals.length > 0) throw new UsageError(`--ws URL or HOST[:PORT], not both: got ${positionals.join(' ')} too`);
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')) {
+      throw new UsageError(`--ws '${url}': give a ws:// or wss:// URL, e.g. wss://irc.example.net/webirc`);
+    }
+  } else if (path !== undefined) {
     if (positionals.length > 0) throw new UsageError(`--unix PATH or HOST[:PORT], not both: got ${positionals.join(' ')} too`);
     if (path === '') throw new UsageError('--unix: give the path of the socket file');
   } else {
@@ -101,8 +131,13 @@ export function parseConnectArgs(argv: readonly string[]): ParsedCommand {
     tls = { ...(typeof tls === 'object' ? tls : {}), servername };
   }
 
+  if (url !== undefined && tls !== false && !url.startsWith('wss:')) throw new UsageError('--tls options go with a wss:// URL');
   const { host, port } =
-    path !== undefined ? { host: '', port: 0 } : parseHostPort(positionals[0] as string, tls === false ? DEFAULT_PORT : DEFAULT_TLS_PORT);
+    path !== undefined || url !== undefined
+      ? { host: '', port: 0 }
+      : parseHostPort(positionals[0] as string, tls === false ? DEFAULT_PORT : DEFAULT_TLS_PORT);
+  const socks = readSocks(values['socks'], values['socks-user'], values['socks-password']);
+  if (socks !== undefined && (path !== undefined || url !== undefined)) throw new UsageError('--socks goes with HOST[:PORT] only (not --unix or --ws)');
   const nick = values.nick;
   const user = values.user ?? nick ?? '';
   const realname = values.realname ?? 'ircsock connect';
@@ -122,7 +157,11 @@ export function parseConnectArgs(argv: readonly string[]): ParsedCommand {
       host,
       port,
       path,
-      target: path ?? `${net.isIPv6(host) ? `[${host}]` : host}:${port}`,
+      url,
+      socks,
+      reconnect: values.reconnect === true,
+      showIsupport: values['show-isupport'] === true,
+      target: url ?? path ?? `${net.isIPv6(host) ? `[${host}]` : host}:${port}`,
       tls,
       nick,
       user,
@@ -144,6 +183,12 @@ function readArgs(argv: readonly string[]) {
         'tls-ca': { type: 'string' },
         'tls-servername': { type: 'string' },
         unix: { type: 'string' },
+        ws: { type: 'string' },
+        socks: { type: 'string' },
+        'socks-user': { type: 'string' },
+        'socks-password': { type: 'string' },
+        reconnect: { type: 'boolean' },
+        'show-isupport': { type: 'boolean' },
         insecure: { type: 'boolean' },
         nick: { type: 'string' },
         user: { type: 'string' },
@@ -187,6 +232,21 @@ export function parseHostPort(spec: string, defaultPort: number): { host: string
   const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 1 && port <= 65535)) throw new UsageError(`'${spec}': the port must be a number from 1 to 65535`);
   return { host, port };
+}
+
+const DEFAULT_SOCKS_PORT = 1080;
+
+function readSocks(spec: string | undefined, user: string | undefined, password: string | undefined): ConnectOptions['socks'] {
+  if (spec === undefined) {
+    if (user !== undefined || password !== undefined) throw new UsageError('--socks-user and --socks-password need --socks HOST[:PORT]');
+    return undefined;
+  }
+  if (password !== undefined && user === undefined) throw new UsageError('--socks-password needs --socks-user');
+  for (const [option, v] of [['--socks-user', user], ['--socks-password', password]] as const) {
+    if (v !== undefined && (v === '' || Buffer.byteLength(v) > 255)) throw new UsageError(`${option}: 1 to 255 bytes`);
+  }
+  const { host, port } = parseHostPort(spec, DEFAULT_SOCKS_PORT);
+  return { host, port, ...(user === undefined ? {} : { userId: user }), ...(password === undefined ? {} : { password }) };
 }
 
 const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
