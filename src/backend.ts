@@ -310,6 +310,9 @@ export class Backend extends EventEmitter<BackendEvents> {
         this.#closedByUs.add(conn);
         conn.disconnect(reason);
       },
+      drop: (conn, reason) => {
+        conn.disconnect(reason);
+      },
     };
     const isClosing = (): boolean => this.#closing;
     this.#pipelineHost = {

@@ -174,7 +174,7 @@ export class IrcWebSocketError extends IrcsockError {
   }
 }
 
-export type IrcConnectorCode = 'ERR_CONNECTOR_CLOSED' | 'ERR_PEER_CLOSED';
+export type IrcConnectorCode = 'ERR_CONNECTOR_CLOSED' | 'ERR_PEER_CLOSED' | 'ERR_CONNECTOR_RETRY';
 
 /**
  * Why a connector's connection ended or never came: the application closed

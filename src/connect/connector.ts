@@ -23,6 +23,8 @@ export interface ConnectorHost {
   closed(connector: Connector, cause: Error | undefined): void;
   /** Closes the connector's connection as ours (it must not retry). */
   disconnect(conn: Connection, reason: string): void;
+  /** Closes the connector's connection so that the connector dials again (`retry()`). */
+  drop(conn: Connection, reason: string): void;
 }
 
 /** @internal */
@@ -89,6 +91,8 @@ export class Connector {
   readonly #host: ConnectorHost;
   readonly #dialWire: ConnectorInit['dial'];
   readonly #open: ConnectorInit['open'];
+  /** Set by `retry()` until the connection it drops has closed. */
+  #retryCause: Error | undefined;
   #first: { resolve(c: Connection): void; reject(e: Error): void } | undefined;
   /** @internal The promise of the first connection. */
   readonly firstConnection: Promise<Connection>;
@@ -150,6 +154,31 @@ export class Connector {
    */
   close(reason = 'Client disconnect'): void {
     this.abandon(reason, new IrcConnectorError('ERR_CONNECTOR_CLOSED', `connector to ${this.target} closed: ${reason}`));
+  }
+
+  /**
+   * Drops the connection it has up (after its queue drains, so a last QUIT
+   * goes out) and dials again as if the server had dropped it, on the
+   * `reconnect` schedule — what a client does on a ping timeout or a server
+   * link on a protocol error, where `disconnect` would end the connector.
+   * A connector waiting for its next attempt dials at once. Without
+   * `reconnect` it dials once more, at once. The cause its `connectorRetry`
+   * carries is `ERR_CONNECTOR_RETRY`. Nothing happens while it is connecting
+   * or after it has closed.
+   */
+  retry(reason = 'Reconnecting'): void {
+    if (this.#closing !== undefined) return;
+    const cause = new IrcConnectorError('ERR_CONNECTOR_RETRY', `connector to ${this.target}: retry(): ${reason}`);
+    if (this.#state === 'open') {
+      if (this.#retryCause !== undefined) return;
+      this.#retryCause = cause;
+      this.#host.drop(this.#connection as Connection, reason);
+    } else if (this.#state === 'waiting') {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#host.pending(this, false);
+      this.#attempt();
+    }
   }
 
   /** @internal `close` with the cause a pending attempt hears (shutdown's is `ERR_BACKEND_CLOSED`). */
@@ -230,22 +259,25 @@ export class Connector {
   connectionClosed(conn: Connection, ours: boolean, reason: string, err: Error | undefined): void {
     if (conn !== this.#connection) return;
     this.#connection = undefined;
-    const cause = err ?? new IrcConnectorError('ERR_PEER_CLOSED', `${this.target} closed the connection: ${reason}`);
+    const retried = this.#retryCause;
+    this.#retryCause = undefined;
+    const cause = retried ?? err ?? new IrcConnectorError('ERR_PEER_CLOSED', `${this.target} closed the connection: ${reason}`);
     if (ours) {
       this.#closing ??= reason;
       this.#finish(undefined);
       return;
     }
     this.#backoff?.connectedFor(Date.now() - this.#openedAt);
-    this.#retryOrFinish(cause);
+    this.#retryOrFinish(cause, retried !== undefined);
   }
 
-  #retryOrFinish(cause: Error): void {
+  #retryOrFinish(cause: Error, asked = false): void {
     if (this.#closing !== undefined) {
       this.#finish(cause);
       return;
     }
-    const delay = this.#backoff?.next(cause) ?? false;
+    // retry() on a connector without a schedule: one more attempt, at once.
+    const delay = this.#backoff?.next(cause) ?? (asked ? 0 : false);
     if (delay === false) {
       this.#finish(cause);
       return;

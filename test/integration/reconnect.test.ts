@@ -206,6 +206,73 @@ test('shutdown ends reconnecting connectors, open and waiting, and settles', { t
   events.stop();
 });
 
+test('retry(): the connection goes after its queue (the QUIT is written), and the connector dials again on its schedule (a ping timeout)', { timeout: 15_000 }, async (t) => {
+  const tick = mockClock(t);
+  const server = newBackend();
+  const listener = await server.createListener({ addr: '127.0.0.1', port: 0 });
+  const heard: string[] = [];
+  server.on('input', (_c, msg) => heard.push(msg.command));
+  const client = newBackend();
+  const p = client.createConnector({ addr: '127.0.0.1', port: listener.port, reconnect: NO_JITTER });
+  const first = await p;
+  const serverSide = once(server, 'disconnect');
+  const dropped = once(client, 'disconnect');
+  const retry = once(client, 'connectorRetry');
+  client.send({ command: 'QUIT', params: ['Ping timeout'] }, first);
+  p.connector.retry('Ping timeout');
+  const [gone, reason] = await dropped;
+  assert.equal(gone, first);
+  assert.equal(reason, 'Ping timeout');
+  const [, delay, cause] = await retry;
+  assert.equal(delay, 1_000);
+  assert.equal((cause as { code?: string }).code, 'ERR_CONNECTOR_RETRY');
+  await serverSide;
+  assert.deepEqual(heard, ['QUIT'], 'the queue went out before the close');
+  const reopened = once(client, 'connectorOpen');
+  tick(1_000);
+  const [second] = await reopened;
+  assert.notEqual(second, first);
+  assert.equal(p.connector.state, 'open');
+  assert.equal(p.connector.attempts, 2);
+});
+
+test('retry() while waiting dials at once', { timeout: 15_000 }, async (t) => {
+  mockClock(t);
+  const port = await closedPort();
+  const client = newBackend();
+  const p = client.createConnector({ addr: '127.0.0.1', port, reconnect: { ...NO_JITTER, initialDelay: 60_000, maxDelay: 60_000 } });
+  await once(client, 'connectorRetry');
+  assert.equal(p.connector.state, 'waiting');
+  const server = newBackend();
+  await server.createListener({ addr: '127.0.0.1', port });
+  // No tick: retry() cuts the 60 s wait short.
+  p.connector.retry();
+  const conn = await p;
+  assert.equal(conn.connector, p.connector);
+  assert.equal(p.connector.attempts, 2);
+});
+
+test('retry() without reconnect dials once more, at once; a drop after that ends it', { timeout: 15_000 }, async () => {
+  const server = newBackend();
+  const { port } = await server.createListener({ addr: '127.0.0.1', port: 0 });
+  const client = newBackend();
+  const plain = client.createConnector({ addr: '127.0.0.1', port });
+  const once1 = await plain;
+  const reopened = once(client, 'connectorOpen');
+  plain.connector.retry('again');
+  const [again] = await reopened;
+  assert.notEqual(again, once1);
+  assert.equal(plain.connector.attempts, 2);
+  // That was the one extra attempt: a drop now ends it, as without retry().
+  // The server's end of it.
+  const theirs = [...server.connections.values()].find((c) => c.peerPort === again.sockPort) ??
+    (await once(server, 'listenerOpen', { filter: (c) => c.peerPort === again.sockPort }))[0];
+  const closed = once(client, 'connectorClosed');
+  server.disconnectNow(theirs);
+  await closed;
+  assert.equal(plain.connector.state, 'closed');
+});
+
 test('without reconnect (the default) a dropped connection ends the connector', { timeout: 15_000 }, async () => {
   const server = newBackend();
   const listener = await server.createListener({ addr: '127.0.0.1', port: 0 });

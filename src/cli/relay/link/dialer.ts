@@ -1,12 +1,11 @@
 /**
- * Outgoing links that come back: dial, run the link until it drops, wait,
- * dial again — the delay doubling from `min` to `max` while attempts fail,
- * back to `min` once a link got through its handshake. Kept apart so that
- * the backend's reconnecting connectors (`reconnect:`) can replace it.
+ * Outgoing links that come back: one reconnecting connector per `--link`.
+ * A link that drops, or that the relay drops for a protocol error, is dialled
+ * again on the backoff schedule (`connector.retry()`), from `min` doubling to
+ * `max` with full jitter; a link that stayed up a while starts over at `min`.
  */
 import type { ConnectionOptions } from 'node:tls';
-import type { Backend, Connection } from '../../../index.js';
-import type { Link } from './link.js';
+import type { Backend, Connection, Connector } from '../../../index.js';
 
 export interface LinkSpec {
   /** The peer's server name, checked against its SERVER line. */
@@ -23,7 +22,7 @@ export interface DialerOptions {
   retry: { min: number; max: number };
   log: (line: string) => void;
   /** Makes the link of a fresh connection (sends PASS and SERVER). */
-  open: (conn: Connection, name: string) => Link;
+  open: (conn: Connection, name: string) => void;
 }
 
 export interface Dialer {
@@ -31,53 +30,32 @@ export interface Dialer {
 }
 
 export function startDialer(backend: Backend, spec: LinkSpec, opts: DialerOptions): Dialer {
-  let stopped = false;
-  let delay = opts.retry.min;
-  let timer: NodeJS.Timeout | undefined;
-  let current: Connection | undefined;
-  let link: Link | undefined;
-
-  const again = (): void => {
-    if (stopped) return;
-    timer = setTimeout(attempt, delay);
-    delay = Math.min(delay * 2, opts.retry.max);
+  const pending = backend.createConnector({
+    addr: spec.host,
+    port: spec.port,
+    tls: opts.tls,
+    idle: opts.idle,
+    timeout: 10_000,
+    reconnect: { initialDelay: opts.retry.min, maxDelay: opts.retry.max, factor: 2, jitter: 'full' },
+  });
+  const connector = pending.connector;
+  // Every outcome is told by the events below; the first connection's promise adds nothing.
+  pending.catch(() => undefined);
+  const onOpen = (conn: Connection, c: Connector): void => {
+    if (c === connector) opts.open(conn, spec.name);
   };
-  const onDisconnect = (conn: Connection): void => {
-    if (conn !== current) return;
-    backend.off('disconnect', onDisconnect);
-    // A link that registered went wrong later: come back soon.
-    if (link?.registered === true) delay = opts.retry.min;
-    current = undefined;
-    link = undefined;
-    again();
+  const onRetry = (c: Connector, delay: number, cause: Error): void => {
+    if (c !== connector) return;
+    const why = (cause as NodeJS.ErrnoException).code ?? cause.message;
+    opts.log(`link ${spec.name} to ${connector.target}: ${why}; again in ${(delay / 1000).toFixed(1)} s`);
   };
-  const attempt = (): void => {
-    timer = undefined;
-    if (stopped) return;
-    backend
-      .createConnector({ addr: spec.host, port: spec.port, tls: opts.tls, idle: opts.idle, timeout: 10_000 })
-      .then((conn) => {
-        if (stopped) {
-          backend.disconnectNow(conn, 'Server shutting down');
-          return;
-        }
-        current = conn;
-        backend.on('disconnect', onDisconnect);
-        link = opts.open(conn, spec.name);
-      })
-      .catch((err: unknown) => {
-        if (stopped) return;
-        const e = err as NodeJS.ErrnoException;
-        opts.log(`link ${spec.name} to ${spec.host}:${spec.port} failed: ${e.code ?? e.message}; again in ${delay / 1000} s`);
-        again();
-      });
-  };
-  attempt();
+  backend.on('connectorOpen', onOpen);
+  backend.on('connectorRetry', onRetry);
   return {
     stop() {
-      stopped = true;
-      clearTimeout(timer);
-      backend.off('disconnect', onDisconnect);
+      backend.off('connectorOpen', onOpen);
+      backend.off('connectorRetry', onRetry);
+      connector.close('Server shutting down');
     },
   };
 }

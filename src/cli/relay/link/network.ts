@@ -176,7 +176,14 @@ export class Network implements NetworkHooks {
   drop(link: Link, reason: string): void {
     if (link.conn.disconnecting !== false) return;
     this.send(link, { command: 'ERROR', params: [`Closing link: ${reason}`] });
-    this.ctx.backend.disconnect(link.conn, reason);
+    this.close(link, reason);
+  }
+
+  /** Closes a link once its queue is written; a link we dialled comes back on its schedule. */
+  close(link: Link, reason: string): void {
+    const connector = link.conn.connector;
+    if (connector !== undefined) connector.retry(reason);
+    else this.ctx.backend.disconnect(link.conn, reason);
   }
 
   /**

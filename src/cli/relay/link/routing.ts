@@ -345,7 +345,7 @@ function pong(): void {
 function error(net: Network, link: Link, msg: IrcMessage): void {
   const text = msg.params[0] ?? '';
   net.ctx.config.log(`link ${link.server?.name ?? link.expected ?? link.conn.peerAddr} sent ERROR: ${text}`);
-  net.ctx.backend.disconnect(link.conn, `ERROR from peer: ${text}`);
+  net.close(link, `ERROR from peer: ${text}`);
 }
 
 /** A numeric routed to one of our clients (a reply to something it asked a remote server). */
