@@ -92,7 +92,8 @@ export class Channel {
   /** The name as first written; lookups use `folded`. */
   readonly name: string;
   readonly folded: string;
-  readonly created = Math.floor(Date.now() / 1000);
+  /** Unix seconds; a channel taken over from a predecessor keeps its own. */
+  created = Math.floor(Date.now() / 1000);
   readonly members = new Set<Client>();
   topic = '';
   topicBy = '';
