@@ -413,7 +413,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     }
     const address = server.address();
     const unix = typeof address === 'string';
-    const info = unix ? undefined : (address as AddressInfo | null);
+    const info: AddressInfo | null | undefined = unix ? undefined : address;
     const listener: Listener = new Listener({
       id: this.#nextListenerId++,
       addr: info?.address ?? '',

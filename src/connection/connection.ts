@@ -368,10 +368,11 @@ export class Connection {
     const input = held === undefined ? rest : Buffer.concat([encodeText(held + '\r\n'), rest]);
     this.#exportedInput = rest;
     const flood = this.#flood;
-    let args: unknown = undefined;
+    let args: unknown;
     try {
       args = this.args === undefined ? undefined : (JSON.parse(JSON.stringify(this.args)) as unknown);
     } catch {
+      // Not serialisable: the successor's listener gives its own.
       args = undefined;
     }
     const kind = this.kind === 'unix' ? 'unix' : 'tcp';

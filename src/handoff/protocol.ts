@@ -44,6 +44,7 @@ export function wrap<T extends ToSuccessor | ToPredecessor>(msg: T): Wire<T> {
 }
 
 /** The message, when it is one of ours (of any version: the version check is the caller's). */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names which direction it reads
 export function unwrap<T extends ToSuccessor | ToPredecessor>(msg: unknown): (T & { version: number }) | undefined {
   if (typeof msg !== 'object' || msg === null) return undefined;
   const m = msg as { protocol?: unknown; version?: unknown; t?: unknown };

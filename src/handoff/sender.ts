@@ -188,7 +188,8 @@ class Sender {
       (socket as Socket & { server: unknown }).server = null;
       const listener = conn.origin === 'listener' ? this.#listeners.find((l) => l.id === conn.originId) : undefined;
       acks.push(this.#await(`adopted:${seq}`));
-      await this.#send({ t: 'conn', seq, listener: listener === undefined ? undefined : listenerKey(listener), snap: encode({ snap, data }) }, socket);
+      // Not awaited one by one: Node queues handle passing itself, one handle in flight at a time.
+      acks.push(this.#send({ t: 'conn', seq, listener: listener === undefined ? undefined : listenerKey(listener), snap: encode({ snap, data }) }, socket));
     }
     await Promise.all(acks);
     const committed = this.#await('committed');

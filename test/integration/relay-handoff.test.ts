@@ -95,7 +95,9 @@ describe('relay restarts', () => {
     const newPid = await handOver(r, new RegExp(`^${N} moved, 0 draining, 1 listeners`));
     assert.notEqual(newPid, oldPid);
     await r.waitLog(/drained; exiting/);
-    const [code] = await new Promise<[number | null]>((resolve) => r.child.once('exit', (c) => resolve([c])));
+    const [code] = await new Promise<[number | null]>((resolve) => r.child.once('exit', (c) => {
+      resolve([c]);
+    }));
     assert.equal(code, 0, 'the old process exits by itself');
     try {
       const expected = Array.from({ length: MESSAGES }, (_, k) => k);

@@ -62,7 +62,8 @@ export function restoreClient(ctx: RelayContext, conn: Connection, data: unknown
   const client = new Client(conn);
   state.clients.set(conn.id, client);
   if (data === null || typeof data !== 'object') return client;
-  const rec = data as ClientRecord;
+  // From another process: every field checked, none trusted to have its type.
+  const rec = data as Partial<Record<keyof ClientRecord, unknown>>;
   if (typeof rec.user === 'string') client.setUser(rec.user);
   client.realname = typeof rec.realname === 'string' ? rec.realname : '';
   client.registered = rec.registered === true;
