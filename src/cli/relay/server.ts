@@ -186,43 +186,44 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   }
   return finish();
 
+  // The rest, once the listeners are open (or inherited).
   async function finish(): Promise<Relay> {
-  if (opts.handoff !== undefined) {
-    backend.on('connectionAdopted', (conn, data) => {
-      restoreClient(ctx, conn, data);
-    });
-    await opts.handoff.adopt(backend, {
-      state: (data) => {
-        restoreChannels(ctx.state, data);
-      },
-    });
-  }
-  // Only now: a failure to bind is the caller's error (the rejection), not a log line.
-  backend.on('listenerFailure', (listener, err) => {
-    log(`listener ${describeListener(listener)}: ${err.message}`);
-  });
-
-  let closing: Promise<void> | undefined;
-  return {
-    backend,
-    listeners,
-    ports: listeners.map((l) => l.port),
-    get clientCount() {
-      return ctx.state.clients.size;
-    },
-    close(reason = 'Server shutting down') {
-      closing ??= shutdown(ctx, reason);
-      return closing;
-    },
-    async handOff(child) {
-      const result = await handOff(backend, child, {
-        serialize: (conn) => serializeClient(ctx.state, conn),
-        state: () => serializeChannels(ctx.state),
+    if (opts.handoff !== undefined) {
+      backend.on('connectionAdopted', (conn, data) => {
+        restoreClient(ctx, conn, data);
       });
-      forgetMoved(ctx.state, new Set(result.staying));
-      return { result, drained: drainStaying(ctx, result.staying, opts.drainTimeout ?? DEFAULT_DRAIN) };
-    },
-  };
+      await opts.handoff.adopt(backend, {
+        state: (data) => {
+          restoreChannels(ctx.state, data);
+        },
+      });
+    }
+    // Only now: a failure to bind is the caller's error (the rejection), not a log line.
+    backend.on('listenerFailure', (listener, err) => {
+      log(`listener ${describeListener(listener)}: ${err.message}`);
+    });
+
+    let closing: Promise<void> | undefined;
+    return {
+      backend,
+      listeners,
+      ports: listeners.map((l) => l.port),
+      get clientCount() {
+        return ctx.state.clients.size;
+      },
+      close(reason = 'Server shutting down') {
+        closing ??= shutdown(ctx, reason);
+        return closing;
+      },
+      async handOff(child) {
+        const result = await handOff(backend, child, {
+          serialize: (conn) => serializeClient(ctx.state, conn),
+          state: () => serializeChannels(ctx.state),
+        });
+        forgetMoved(ctx.state, new Set(result.staying));
+        return { result, drained: drainStaying(ctx, result.staying, opts.drainTimeout ?? DEFAULT_DRAIN) };
+      },
+    };
   }
 }
 
