@@ -7,7 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import tls from 'node:tls';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -136,6 +139,39 @@ describe('hand-off to a successor process', () => {
     late.socket.destroy();
     await stop(child);
     await backend.shutdown();
+  });
+
+  test('a Unix socket listener and its connections move; the socket file stays for the successor', T, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ircsock-hu-'));
+    const file = path.join(dir, 'irc.sock');
+    try {
+      const backend = echoBackend();
+      await backend.createListener({ path: file, admission: false });
+      const connectUnix = async (): Promise<LineClient> => {
+        const s = net.connect(file);
+        await once(s, 'connect');
+        return new LineClient(s);
+      };
+      const client = await connectUnix();
+      client.send('U :1\r\n');
+      await client.waitFor((l) => l.includes(`ECHO ${process.pid} U 1`), 'echo');
+      const child = successor();
+      const result = await handOff(backend, child);
+      assert.equal(result.moved, 1);
+      assert.deepEqual([...backend.connections.keys()], []);
+      await backend.shutdown();
+      assert.ok(existsSync(file), 'the old side did not unlink the file the successor serves');
+      client.send('U :2\r\n');
+      await client.waitFor((l) => l.includes(`ECHO ${child.pid} U 2`), 'served by the successor');
+      const late = await connectUnix();
+      late.send('U :3\r\n');
+      await late.waitFor((l) => l.includes(`ECHO ${child.pid} U 3`), 'a new Unix connection on the successor');
+      client.socket.destroy();
+      late.socket.destroy();
+      await stop(child);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a successor that crashes mid-hand-off: the old process takes everything back and keeps serving', T, async () => {
