@@ -3,7 +3,7 @@
  * sockets, then the connections, and serves them once the predecessor has
  * sent the whole set.
  */
-import type { Server, Socket } from 'node:net';
+import net, { type Server, type Socket } from 'node:net';
 import type { Backend } from '../backend.js';
 import type { Connection, ConnectionSnapshot } from '../connection/connection.js';
 import { IrcArgumentError, IrcHandoffError } from '../errors.js';
@@ -171,9 +171,14 @@ export class HandoffReceiver {
         return;
       case 'conn': {
         if (backend === undefined) return;
+        // Node passes no handle for a socket that was closed on the way: nothing to adopt.
+        if (!(handle instanceof net.Socket)) {
+          this.#send({ t: 'adopted', seq: msg.seq });
+          return;
+        }
         const { snap, data } = decode(msg.snap) as { snap: ConnectionSnapshot; data: unknown };
         const listener = msg.listener === undefined ? undefined : this.#listeners.get(msg.listener)?.listener;
-        this.#adopted.push(backend.adoptConnection(handle as Socket, snap, listener, data));
+        this.#adopted.push(backend.adoptConnection(handle, snap, listener, data));
         this.#send({ t: 'adopted', seq: msg.seq });
         return;
       }

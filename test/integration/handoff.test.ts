@@ -174,6 +174,25 @@ describe('hand-off to a successor process', () => {
     }
   });
 
+  test('lines held back by fakelag move with the connection: each dispatched once, in order, by the successor', T, async () => {
+    const backend = echoBackend();
+    const listener = await backend.createListener({ addr: '127.0.0.1', admission: false, flood: { rate: 0.5, burst: 1 } });
+    const client = await LineClient.tcp(listener.port);
+    client.send('F :1\r\nF :2\r\nF :3\r\n');
+    await client.waitFor((l) => l.includes(`ECHO ${process.pid} F 1`), 'the first line, within the burst');
+    // F 2 is held by fakelag (2 s), F 3 waits in the decoder.
+    const child = successor();
+    await handOff(backend, child);
+    await client.waitFor((l) => l.includes(`ECHO ${child.pid} F 3`), 'the held lines from the successor');
+    assert.deepEqual(
+      client.lines.filter((l) => l.startsWith('ECHO ')),
+      [`ECHO ${process.pid} F 1`, `ECHO ${child.pid} F 2`, `ECHO ${child.pid} F 3`],
+    );
+    client.socket.destroy();
+    await stop(child);
+    await backend.shutdown();
+  });
+
   test('a successor that crashes mid-hand-off: the old process takes everything back and keeps serving', T, async () => {
     const backend = echoBackend();
     const listener = await backend.createListener({ addr: '127.0.0.1', admission: false });
