@@ -40,6 +40,7 @@ export interface HandoffResult {
 
 const DEFAULT_TIMEOUT = 30_000;
 const DEFAULT_DRAIN = 2_000;
+const SEND_WINDOW = 16;
 
 /**
  * Hands listeners and connections to `child`, a process the application
@@ -179,6 +180,7 @@ class Sender {
     await this.#send({ t: 'state', data: encode(state ?? null) });
     const serialize = this.#opts.serialize;
     const acks: Promise<unknown>[] = [];
+    const inflight = new Set<Promise<void>>();
     for (const [seq, conn] of moving.entries()) {
       const snap = conn.snapshot();
       const data = serialize === undefined ? null : serialize(conn);
@@ -188,8 +190,16 @@ class Sender {
       (socket as Socket & { server: unknown }).server = null;
       const listener = conn.origin === 'listener' ? this.#listeners.find((l) => l.id === conn.originId) : undefined;
       acks.push(this.#await(`adopted:${seq}`));
-      // Not awaited one by one: Node queues handle passing itself, one handle in flight at a time.
-      acks.push(this.#send({ t: 'conn', seq, listener: listener === undefined ? undefined : listenerKey(listener), snap: encode({ snap, data }) }, socket));
+      // Node passes one handle at a time and re-queues every waiting message
+      // on each acknowledgement (quadratic in the queue): keep a small window.
+      if (inflight.size >= SEND_WINDOW) await Promise.race(inflight);
+      const sent = this.#send({ t: 'conn', seq, listener: listener === undefined ? undefined : listenerKey(listener), snap: encode({ snap, data }) }, socket);
+      inflight.add(sent);
+      void sent.then(
+        () => inflight.delete(sent),
+        () => inflight.delete(sent),
+      );
+      acks.push(sent);
     }
     await Promise.all(acks);
     const committed = this.#await('committed');
