@@ -6,6 +6,7 @@
  * socket (with `--fdname`, i.e. LISTEN_FDNAMES), through a hand-off too.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -189,6 +190,51 @@ describe('relay restarts', () => {
     } finally {
       first.socket.destroy();
       await stopSuccessor(r, newPid);
+    }
+  });
+
+  test('readiness through systemd-notify: READY=1, MAINPID= the successor after a hand-off, STOPPING=1', { ...T, skip: (!existsSync('/usr/bin/systemd-notify') || !existsSync('/usr/bin/python3')) && 'systemd-notify or python3 is not installed' }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ircsock-nt-'));
+    dirs.push(dir);
+    const sock = path.join(dir, 'notify');
+    // Node has no Unix datagram sockets: a tiny Python receiver plays systemd's part.
+    const receiver = spawn('/usr/bin/python3', ['-u', '-c', [
+      'import socket, sys',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      `s.bind(${JSON.stringify(sock)})`,
+      'print("bound", flush=True)',
+      'while True: print(s.recv(4096).decode().replace("\\n", " "), flush=True)',
+    ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let got = '';
+    receiver.stdout.on('data', (b: Buffer) => (got += b.toString()));
+    const waitGot = async (re: RegExp): Promise<RegExpExecArray> => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const m = re.exec(got);
+        if (m !== null) return m;
+        if (Date.now() > deadline) throw new Error(`no ${String(re)} in ${got}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    try {
+      await waitGot(/bound/);
+      const r = new RelayProcess(process.execPath, [RELAY_MAIN, 'relay', '--listen', '127.0.0.1:0', '--idle', '0'], { ...process.env, NOTIFY_SOCKET: sock });
+      running.push(r);
+      await waitGot(new RegExp(`MAINPID=${r.child.pid ?? 0} READY=1`));
+      const port = Number((await r.waitLog(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+      const c = await IrcClient.tcp(port);
+      await c.register('n1');
+      const newPid = await handOver(r, /^1 moved/);
+      await waitGot(new RegExp(`MAINPID=${newPid} STATUS=handed over`));
+      // The successor says it is ready too, in its own name.
+      await waitGot(new RegExp(`MAINPID=${newPid} READY=1`));
+      await r.waitLog(/drained; exiting/);
+      c.socket.destroy();
+      process.kill(newPid, 'SIGTERM');
+      await waitGot(new RegExp(`MAINPID=${newPid} STOPPING=1`));
+      await r.waitEnded();
+    } finally {
+      receiver.kill();
     }
   });
 });
