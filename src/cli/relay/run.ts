@@ -43,6 +43,9 @@ function stopOnSignal(relay: Relay, argv: readonly string[]): Promise<number> {
   return new Promise((resolve) => {
     let guard: NodeJS.Timeout | undefined;
     let handingOff = false;
+    // After a hand-off the service goes on in the successor: no STOPPING=1 from here.
+    let handedOver = false;
+    // Kept until the end: SIGUSR2 with no handler would kill the process, and the clients it still serves.
     const onHandoff = (): void => {
       if (handingOff || guard !== undefined) return;
       handingOff = true;
@@ -57,11 +60,12 @@ function stopOnSignal(relay: Relay, argv: readonly string[]): Promise<number> {
           log(
             `hand-off to pid ${child.pid ?? '?'}: ${result.moved} moved, ${result.staying.length} draining, ${result.listeners} listeners, ${result.elapsed.toFixed(1)} ms`,
           );
+          handedOver = true;
           void notify({ MAINPID: child.pid ?? 0, STATUS: 'handed over' });
-          process.off('SIGUSR2', onHandoff);
           void drained.then(() => {
             process.off('SIGINT', onSignal);
             process.off('SIGTERM', onSignal);
+            process.off('SIGUSR2', onHandoff);
             log('drained; exiting');
             if (child.connected) child.disconnect();
             child.unref();
@@ -86,13 +90,13 @@ function stopOnSignal(relay: Relay, argv: readonly string[]): Promise<number> {
         return;
       }
       log(`${signal}: closing every link`);
-      process.off('SIGUSR2', onHandoff);
-      void notify({ STOPPING: 1 });
+      if (!handedOver) void notify({ STOPPING: 1 });
       guard = setTimeout(cutOff, DRAIN_GRACE);
       void relay.close().then(() => {
         clearTimeout(guard);
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        process.off('SIGUSR2', onHandoff);
         log('stopped');
         resolve(0);
       });
