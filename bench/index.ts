@@ -11,6 +11,7 @@ import { main as idleBench } from './idle.js';
 import { main as compressionBench } from './compression.js';
 import { main as relayBench } from './relay.js';
 import { main as linkBench } from './link.js';
+import { main as handoffBench } from './handoff.js';
 
 interface Step {
   name: string;
@@ -35,6 +36,8 @@ const STEPS: readonly Step[] = [
   { name: 'relay', run: relayBench },
   // Linked relays (issue 15): a channel spread over two servers, CPU per delivery, link bytes with and without zlib.
   { name: 'link', run: linkBench },
+  // Restarts (issue 13): hand-off time of 1,000 and 10,000 idle connections, and the longest wait a client saw.
+  { name: 'handoff', run: handoffBench },
 ];
 
 function splitOnly(argv: readonly string[]): { only: string | undefined; rest: string[] } {

@@ -13,6 +13,9 @@ import { IrcArgumentError, IrcFormatError, IrcTlsError, type IrcLineTooLongError
 import { encodeText } from './framing/text.js';
 import { DEFAULT_LIMITS, type FloodOptions, type Limits } from './limits.js';
 import { Listener, type AdmissionCheck, type ListenerConfig, type ListenerId } from './listen/listener.js';
+import { InheritedListener } from './listen/inherited.js';
+import { StreamTransport } from './transport/stream.js';
+import type { ConnectionSnapshot } from './connection/connection.js';
 import { AcceptPipeline, type ConnectionRefusal, type PipelineHost, type TlsFailurePeer } from './listen/pipeline.js';
 import { formatLine, type FormatOptions } from './message/format.js';
 import type { IrcMessage, IrcMessageInit } from './message/message.js';
@@ -55,6 +58,12 @@ export interface BackendEvents {
   connectionRefused: [refusal: ConnectionRefusal];
   /** A TLS handshake on a listener failed; no connection was made. */
   tlsClientError: [listener: Listener, err: Error, peer: TlsFailurePeer];
+  /**
+   * A connection taken over from a predecessor process (a hand-off), with what
+   * the predecessor's `serialize(conn)` gave for it. Its input is dispatched
+   * once the whole hand-off is done; restore the application's state here.
+   */
+  connectionAdopted: [conn: Connection, data: unknown];
 }
 
 /** Key and certificate: PEM text, Buffers, or file paths, in Node's own option names. */
@@ -119,6 +128,14 @@ export interface ListenerOptions {
   check?: AdmissionCheck;
   /** Per-connection flood control (off by default). */
   flood?: FloodOptions | false;
+  /**
+   * Serve a listening socket that is already bound, by file descriptor:
+   * systemd socket activation (see `listenFds()`). TCP or Unix, found out
+   * from the socket; `addr`, `port`, `path` and `ipv6` do not go with it.
+   */
+  fd?: number;
+  /** Serve a listening socket received from a predecessor process (a hand-off); as `fd`, no address options. */
+  inherit?: InheritedListener;
 }
 
 /** Where a listener takes PROXY headers from. */
@@ -205,7 +222,7 @@ export type ConnectionTarget = ConnectionId | Connection;
 /** What `closeListener` accepts: an id, the listener, or the seed's address/port match. */
 export type ListenerTarget = ListenerId | Listener | { addr: string; port?: number } | { addr?: string; port: number };
 
-const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'path', 'mode', 'tls', 'proxy', 'websocket', 'idle', 'args', 'limits', 'backlog', 'admission', 'check', 'flood'];
+const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'path', 'mode', 'tls', 'proxy', 'websocket', 'idle', 'args', 'limits', 'backlog', 'admission', 'check', 'flood', 'fd', 'inherit'];
 const PROXY_KEYS = ['from', 'timeout'];
 const WEBSOCKET_KEYS = ['path', 'origins', 'requireOrigin', 'forwardedFrom', 'perMessageDeflate', 'upgradeTimeout', 'pingInterval', 'onRequest'];
 const DEFAULT_UPGRADE_TIMEOUT = 10_000;
@@ -250,6 +267,8 @@ export class Backend extends EventEmitter<BackendEvents> {
   #flushScheduled = false;
   #openServers = 0;
   #closing = false;
+  // During a hand-off: sockets accepted by our listeners, unread, for the successor (or for us if it fails).
+  #held: [Listener, Socket][] | undefined = undefined;
   #shutdown: Promise<void> | undefined;
   #settle: (() => void) | undefined;
 
@@ -364,6 +383,19 @@ export class Backend extends EventEmitter<BackendEvents> {
     const where = 'createListener()';
     this.#assertOpen(where);
     checkKeys(where, opts, LISTENER_KEYS);
+    const inherited = opts.fd !== undefined || opts.inherit !== undefined;
+    if (inherited) {
+      for (const key of ['addr', 'port', 'ipv6', 'path', 'mode', 'backlog'] as const) {
+        if (opts[key] !== undefined) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: '${key}' does not go with 'fd' or 'inherit' (the socket is bound already)`);
+      }
+      if (opts.fd !== undefined && opts.inherit !== undefined) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: give 'fd' or 'inherit', not both`);
+      if (opts.fd !== undefined && (!Number.isInteger(opts.fd) || opts.fd < 0)) {
+        throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'fd' must be a file descriptor number (3 and up under systemd), got ${String(opts.fd)}`);
+      }
+      if (opts.inherit !== undefined && (!(opts.inherit instanceof InheritedListener) || opts.inherit.claimed)) {
+        throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'inherit' must be an InheritedListener from the hand-off, not yet taken up`);
+      }
+    }
     const path = opts.path;
     if (path !== undefined) {
       if (typeof path !== 'string' || path === '') throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'path' must be a socket file path`);
@@ -402,6 +434,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       proxy: checkProxy(where, opts.proxy),
       websocket: checkWebSocket(where, opts.websocket, limits),
     };
+    if (inherited) return this.#listenInherited(opts, config);
     const server = net.createServer();
     const listener: Listener = new Listener({
       id: this.#nextListenerId++,
@@ -416,12 +449,166 @@ export class Backend extends EventEmitter<BackendEvents> {
     const pipeline = new AcceptPipeline(listener, this.#pipelineHost);
     this.#pipelines.set(listener, pipeline);
     server.on('connection', (socket: Socket) => {
-      pipeline.accept(socket);
+      this.#accept(listener, pipeline, socket);
     });
 
     const p = this.#bind(listener, server, path === undefined ? { host: addr, port, backlog: opts.backlog } : { path, backlog: opts.backlog }, mode);
     p.catch(noop);
     return p;
+  }
+
+  #accept(listener: Listener, pipeline: AcceptPipeline, socket: Socket): void {
+    if (this.#held !== undefined) {
+      this.#held.push([listener, socket]);
+      return;
+    }
+    pipeline.accept(socket);
+  }
+
+  /** A listener on a socket bound by someone else: systemd (`fd`) or a predecessor (`inherit`). */
+  async #listenInherited(opts: ListenerOptions, config: ListenerConfig): Promise<Listener> {
+    let server: net.Server;
+    const inherit = opts.inherit;
+    if (inherit !== undefined) {
+      server = inherit.server;
+    } else {
+      server = net.createServer();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ fd: opts.fd }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    }
+    const address = server.address();
+    const unix = typeof address === 'string';
+    const info: AddressInfo | null | undefined = unix ? undefined : address;
+    const listener: Listener = new Listener({
+      id: this.#nextListenerId++,
+      addr: info?.address ?? '',
+      port: info?.port ?? 0,
+      path: unix ? address : undefined,
+      family: info === undefined ? undefined : info?.family === 'IPv6' ? 6 : 4,
+      config,
+      server,
+      close: (l) => this.closeListener(l) > 0,
+    });
+    const pipeline = new AcceptPipeline(listener, this.#pipelineHost);
+    this.#pipelines.set(listener, pipeline);
+    const accept = (socket: Socket): void => {
+      this.#accept(listener, pipeline, socket);
+    };
+    if (inherit !== undefined) {
+      inherit.listener = listener;
+      inherit.claim(accept);
+    } else {
+      server.on('connection', accept);
+    }
+    server.on('error', (err: NodeJS.ErrnoException) => this.emit('listenerFailure', listener, err));
+    this.#openServers++;
+    if (this.#closing) {
+      this.#closeServer(listener, server);
+      throw closedError('createListener()');
+    }
+    this.#listeners.set(listener.id, listener);
+    this.emit('listenerCreated', listener);
+    return listener;
+  }
+
+  /**
+   * @internal Hand-off: from now on sockets our listeners accept are kept
+   * unread (`true`), or (`false`) the ones kept are returned, and accepting
+   * goes on as usual.
+   */
+  holdAccepts(on: boolean): [Listener, Socket][] {
+    for (const l of this.#listeners.values()) (l.server as net.Server & { pauseOnConnect: boolean }).pauseOnConnect = on;
+    if (on) {
+      this.#held ??= [];
+      return [];
+    }
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    return held;
+  }
+
+  /**
+   * @internal Hand-off done: the listener leaves this backend without its
+   * socket being closed (a Unix socket's file would be unlinked); what it
+   * still accepts goes to `forward`. The handle is unref'd: it closes at exit.
+   */
+  releaseListener(listener: Listener, forward: (listener: Listener, socket: Socket) => void): void {
+    if (this.#listeners.get(listener.id) !== listener) return;
+    this.#listeners.delete(listener.id);
+    const server = listener.server;
+    server.removeAllListeners('connection');
+    (server as net.Server & { pauseOnConnect: boolean }).pauseOnConnect = true;
+    server.on('connection', (socket: Socket) => {
+      forward(listener, socket);
+    });
+    server.unref();
+    this.#openServers--;
+    if (this.#pipelines.get(listener)?.size === 0) this.#pipelines.delete(listener);
+    this.emit('listenerRemoved', listener);
+    this.#maybeSettled();
+  }
+
+  /** @internal Hand-off gave up: the sockets kept go through our own pipelines. */
+  acceptHeld(held: readonly [Listener, Socket][]): void {
+    for (const [listener, socket] of held) {
+      const pipeline = this.#pipelines.get(listener);
+      if (pipeline === undefined || this.#closing) socket.destroy();
+      else pipeline.accept(socket);
+    }
+  }
+
+  /** @internal Hand-off, the old side: the successor has the connection; drop it here without a close. */
+  releaseConnection(conn: Connection): void {
+    if (this.#connections.get(conn.id) !== conn) return;
+    this.#connections.delete(conn.id);
+    conn.release();
+    this.#maybeSettled();
+  }
+
+  /**
+   * @internal Hand-off, the new side: a connection from a predecessor. Frozen
+   * (nothing dispatched) until `thaw()`; `connectionAdopted` tells the application.
+   */
+  adoptConnection(socket: Socket, snap: ConnectionSnapshot, listener: Listener | undefined, data: unknown): Connection {
+    this.#assertOpen('adoptConnection()');
+    const config = listener?.config;
+    const limits = config?.limits ?? this.#limits;
+    const transport = new StreamTransport({
+      socket,
+      kind: snap.kind,
+      peer: snap.peer,
+      local: snap.local,
+      tls: undefined,
+      proxy: snap.proxy,
+      maxTagBytes: limits.maxTagBytes,
+      maxBodyBytes: limits.maxBodyBytes,
+      maxOverlongBytes: limits.readQ,
+      maxInflatePerRead: limits.maxInflatePerRead,
+    });
+    const conn = new Connection({
+      id: this.#nextConnectionId++,
+      transport,
+      origin: snap.origin,
+      originId: listener?.id ?? 0,
+      args: 'args' in snap ? snap.args : config?.args,
+      idle: config?.idle ?? snap.idle,
+      limits,
+      hooks: this.#hooks,
+      firstLineDeadline: snap.firstLineSince !== undefined,
+      flood: config?.flood,
+      admission: undefined,
+      admissionKey: undefined,
+      restore: snap,
+    });
+    this.#connections.set(conn.id, conn);
+    if (channels.open.hasSubscribers) channels.open.publish({ connection: conn });
+    this.emit('connectionAdopted', conn, data);
+    return conn;
   }
 
   async #bind(listener: Listener, server: net.Server, target: net.ListenOptions, mode: number | undefined): Promise<Listener> {

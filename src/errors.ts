@@ -218,3 +218,29 @@ export class IrcSocksError extends IrcsockError {
     this.reply = reply;
   }
 }
+
+export type IrcHandoffCode =
+  | 'ERR_HANDOFF_VERSION'
+  | 'ERR_HANDOFF_TIMEOUT'
+  | 'ERR_HANDOFF_SUCCESSOR_GONE'
+  | 'ERR_HANDOFF_PROTOCOL'
+  | 'ERR_HANDOFF_BUSY';
+
+/**
+ * A hand-off to a successor process failed: the two sides speak different
+ * protocol versions (`ERR_HANDOFF_VERSION`), the whole hand-off did not end
+ * within its deadline (`ERR_HANDOFF_TIMEOUT`), the successor exited or closed
+ * its IPC channel mid-way (`ERR_HANDOFF_SUCCESSOR_GONE`), a message made no
+ * sense (`ERR_HANDOFF_PROTOCOL`), or a hand-off is already under way
+ * (`ERR_HANDOFF_BUSY`). On the old side every connection not yet handed over
+ * has been taken back and is served again.
+ */
+export class IrcHandoffError extends IrcsockError {
+  declare readonly code: IrcHandoffCode;
+
+  // Not useless: it narrows `code` to the hand-off codes.
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor
+  constructor(code: IrcHandoffCode, message: string, options?: IrcsockErrorOptions) {
+    super(code, message, options);
+  }
+}

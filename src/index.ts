@@ -42,6 +42,20 @@ export {
   type ResolvedReconnect,
 } from './connect/reconnect.js';
 export type { SocksOptions } from './connect/socks.js';
+export { InheritedListener, type InheritedKind } from './listen/inherited.js';
+export { listenFds, notify, LISTEN_FDS_START } from './listen/systemd.js';
+export {
+  handOff,
+  receiveHandoff,
+  isHandoffSuccessor,
+  HandoffReceiver,
+  HANDOFF_VERSION,
+  type HandoffOptions,
+  type HandoffResult,
+  type ReceiveOptions,
+  type AdoptOptions,
+  type AdoptResult,
+} from './handoff/index.js';
 export { DEFAULT_LIMITS, type Limits, type FloodOptions } from './limits.js';
 export type { TlsInfo } from './transport/tls.js';
 export type { TransportKind, Endpoint, IpEndpoint, UnixEndpoint, ProxyFacts } from './transport/transport.js';

@@ -4,6 +4,7 @@ import type { FloodOptions, Limits } from '../limits.js';
 import type { IrcMessage } from '../message/message.js';
 import { parseLine } from '../message/parse.js';
 import { checkFlood } from '../options.js';
+import { encodeText } from '../framing/text.js';
 import type { TlsInfo } from '../transport/tls.js';
 import type { Endpoint, ProxyFacts, Transport, TransportKind } from '../transport/transport.js';
 import type { WebSocketFacts } from '../transport/websocket.js';
@@ -45,6 +46,40 @@ export interface ConnectionInit {
   /** Released when the connection ends, so admission counts stay true. */
   admission: { release(key: string): unknown } | undefined;
   admissionKey: string | undefined;
+  /** A connection taken over from a predecessor process: its counters, flags, queues and flood state. */
+  restore?: ConnectionSnapshot;
+}
+
+/**
+ * @internal What moves with a connection to a successor process. Buffers
+ * travel through the hand-off codec; everything else is plain JSON.
+ */
+export interface ConnectionSnapshot {
+  id: ConnectionId;
+  kind: 'tcp' | 'unix';
+  origin: 'listener' | 'connector';
+  peer: Endpoint;
+  local: Endpoint;
+  proxy: ProxyFacts | undefined;
+  /** `args` when they survive JSON, else absent. */
+  args?: unknown;
+  idle: number;
+  seen: number;
+  idleMark: number;
+  linesIn: number;
+  linesOut: number;
+  isClient: boolean;
+  isPeer: boolean;
+  pingPending: boolean;
+  /** Still within the first-line deadline (no complete line yet): when it started. */
+  firstLineSince: number | undefined;
+  bytesIn: number;
+  bytesOut: number;
+  flood: { ahead: number } | undefined;
+  /** Received and not dispatched: a line held by fakelag first, then the decoder's remainder. */
+  input: Buffer;
+  /** Queued by ircsock and not yet handed to the socket. */
+  output: Buffer[];
 }
 
 const SENDQ_ERROR = Buffer.from('ERROR :SendQ exceeded\r\n');
@@ -122,6 +157,10 @@ export class Connection {
   readonly #admissionKey: string | undefined;
   // Flood control, only on connections that have it: most never do.
   #flood: Flood | undefined;
+  // A hand-off under way: input is not dispatched, reads are stopped at the socket.
+  #frozen = false;
+  // Input taken out for a snapshot: put back when the hand-off is called off.
+  #exportedInput: Buffer | undefined = undefined;
 
   /** @internal Connections are made by the backend. */
   constructor(init: ConnectionInit) {
@@ -154,8 +193,28 @@ export class Connection {
     this.#admissionKey = init.admissionKey;
     const firstLine = init.limits.firstLineTimeout;
     this.#firstLine = init.firstLineDeadline && Number.isFinite(firstLine) ? firstLine : Infinity;
+    const r = init.restore;
+    if (r !== undefined) {
+      this.#frozen = true;
+      this.seen = r.seen;
+      this.#idleMark = r.idleMark;
+      this.linesIn = r.linesIn;
+      this.isClient = r.isClient;
+      this.isPeer = r.isPeer;
+      this.pingPending = r.pingPending;
+      this.#firstLine = r.firstLineSince === undefined ? Infinity : this.#firstLine;
+      if (r.flood !== undefined) this.#flood?.setAhead(r.flood.ahead);
+      t.restoreInput(r.input);
+    }
     t.attach(this);
-    this.#armTimer(this.seen);
+    if (r !== undefined) {
+      // The bytes of the predecessor's socket buffer are out already: what it had queued goes first.
+      for (const buf of r.output) this.enqueue(buf, init.hooks);
+      this.linesOut = r.linesOut;
+      t.bytesIn = r.bytesIn;
+      t.bytesOut = r.bytesOut;
+    }
+    this.#armTimer(Date.now());
   }
 
   // --- what the transport tells us (its TransportSink): methods, not
@@ -220,6 +279,8 @@ export class Connection {
   /** @internal Queues one formatted line; false when it was dropped. */
   enqueue(buf: Buffer, owner: ConnectionHooks): boolean {
     if (owner !== this.#hooks || this.disconnecting !== false || !this.connected) return false;
+    // Snapshot taken for a successor: a line queued now would reach neither side.
+    if (this.#exportedInput !== undefined) return false;
     // What sits below our queue cannot shrink before the next flush: read it
     // once per batch, not once per line of a fan-out.
     if (!this.#scheduled) this.#queuedBelow = this.#transport.writableLength;
@@ -249,6 +310,8 @@ export class Connection {
    */
   flush(): void {
     this.#scheduled = false;
+    // Frozen for a hand-off: output waits here, in the snapshot, until a side takes it up.
+    if (this.#frozen) return;
     const t = this.#transport;
     if (this.#pendingBytes > 0 && t.writable && !t.needDrain) this.#writeOut();
     this.#checkLow();
@@ -282,6 +345,118 @@ export class Connection {
     this.#pending = [];
     this.#pendingBytes = 0;
     this.#transport.write(data);
+  }
+
+  // --- hand-off ------------------------------------------------------------
+
+  /** @internal Whether the connection can move to a successor process now. */
+  get movable(): boolean {
+    return !this.#finalized && this.disconnecting === false && this.#transport.movable;
+  }
+
+  /**
+   * @internal Stops input (at the socket) and dispatching, writes out what is
+   * queued, and resolves true once every byte written has reached the kernel,
+   * false when that took longer than `timeout` ms (a peer that does not read).
+   */
+  freeze(timeout: number): Promise<boolean> {
+    this.#frozen = true;
+    this.#flood?.suspend();
+    const t = this.#transport;
+    t.freezeInput();
+    if (this.#pendingBytes > 0 && t.writable) this.#writeOut();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        resolve(false);
+      }, timeout);
+      timer.unref();
+      t.whenWritten(() => {
+        clearTimeout(timer);
+        resolve(!this.#finalized && t.writableLength === 0);
+      });
+    });
+  }
+
+  /** @internal After `freeze()`: what moves with the connection. Call `thaw()` to take it back. */
+  snapshot(): ConnectionSnapshot {
+    const t = this.#transport;
+    const held = this.#flood?.held;
+    const rest = t.takeInput();
+    const input = held === undefined ? rest : Buffer.concat([encodeText(held + '\r\n'), rest]);
+    this.#exportedInput = rest;
+    const flood = this.#flood;
+    let args: unknown;
+    try {
+      args = this.args === undefined ? undefined : (JSON.parse(JSON.stringify(this.args)) as unknown);
+    } catch {
+      // Not serialisable: the successor's listener gives its own.
+      args = undefined;
+    }
+    const kind = this.kind === 'unix' ? 'unix' : 'tcp';
+    return {
+      id: this.id,
+      kind,
+      origin: this.origin,
+      peer: this.peer,
+      local: this.local,
+      proxy: this.proxy,
+      ...(args === undefined ? {} : { args }),
+      idle: this.idle,
+      seen: this.seen,
+      idleMark: this.#idleMark,
+      linesIn: this.linesIn,
+      linesOut: this.linesOut,
+      isClient: this.isClient,
+      isPeer: this.isPeer,
+      pingPending: this.pingPending,
+      firstLineSince: this.linesIn === 0 && this.#firstLine !== Infinity ? this.seen : undefined,
+      bytesIn: t.bytesIn,
+      bytesOut: t.bytesOut,
+      flood: flood === undefined ? undefined : { ahead: flood.ahead },
+      input,
+      output: [...this.#pending],
+    };
+  }
+
+  /** @internal The hand-off was called off (or this is the successor's go): serve the connection again. */
+  thaw(): void {
+    if (this.#finalized || !this.#frozen) return;
+    this.#frozen = false;
+    const t = this.#transport;
+    if (this.#exportedInput !== undefined) {
+      t.restoreInput(this.#exportedInput);
+      this.#exportedInput = undefined;
+    }
+    if (this.#pendingBytes > 0 && !this.#scheduled) {
+      this.#scheduled = true;
+      this.#hooks.scheduleFlush(this);
+    }
+    t.thawInput();
+    const flood = this.#flood;
+    if (flood?.holding === true) {
+      // Reading waits for the held line's timer, as before the hand-off.
+      t.pause();
+      flood.resume();
+      return;
+    }
+    this.#dispatch();
+  }
+
+  /**
+   * @internal The successor has the connection: forget it here without a
+   * close (no `disconnect` event, the peer notices nothing).
+   */
+  release(): void {
+    if (this.#finalized) return;
+    this.#finalized = true;
+    this.connected = false;
+    this.disconnecting = 'Handed over';
+    clearTimeout(this.#idleTimer);
+    this.#flood?.clear();
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (this.#admissionKey !== undefined) this.#admission?.release(this.#admissionKey);
+    this.#transport.release();
   }
 
   /** @internal Close once the queue has drained; by force after `limits.disconnectTimeout`. */
@@ -378,6 +553,7 @@ export class Connection {
   }
 
   #dispatch(): void {
+    if (this.#frozen) return;
     const flood = this.#flood;
     if (flood?.holding === true) return;
     const t = this.#transport;

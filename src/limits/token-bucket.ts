@@ -114,6 +114,24 @@ export class TokenBucket {
     return Math.min(this.burst, Math.max(0, room));
   }
 
+  /**
+   * How far (ms) the bucket's refill runs ahead of now: 0 when full. With
+   * `setAhead` this carries a bucket to another process, whose clock starts
+   * elsewhere.
+   */
+  get ahead(): number {
+    return Math.max(0, this.#full - this.#now());
+  }
+
+  setAhead(ms: number): void {
+    this.#full = this.#now() + Math.max(0, ms);
+  }
+
+  /** Milliseconds one token takes to refill. */
+  get interval(): number {
+    return this.#interval;
+  }
+
   /** Fills the bucket again, forgiving any debt. */
   reset(): void {
     this.#full = this.#now();

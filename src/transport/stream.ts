@@ -23,6 +23,23 @@ const EMPTY = Buffer.alloc(0);
 // How long a closing stream waits for the peer's FIN after sending its own.
 const LINGER = 2_000;
 
+function noop(): void {
+  // A released socket's late errors belong to nobody.
+}
+
+interface StreamHandle {
+  reading: boolean;
+  readStop(): number;
+  readStart(): number;
+}
+
+/** Node's libuv stream handle under a socket (see freezeInput for why it is needed). */
+function socketHandle(socket: Socket): StreamHandle | undefined {
+  const handle = (socket as unknown as { _handle?: Partial<StreamHandle> | null })._handle;
+  if (handle === null || handle === undefined || typeof handle.readStop !== 'function' || typeof handle.readStart !== 'function') return undefined;
+  return handle as StreamHandle;
+}
+
 const OWNER: unique symbol = Symbol('ircsock.transport');
 type OwnedSocket = Socket & { [OWNER]: StreamTransport };
 
@@ -56,6 +73,8 @@ export class StreamTransport implements Transport {
   #closeTimer: NodeJS.Timeout | undefined = undefined;
   #deadline = LINGER;
   #paused = false;
+  // Reads stopped at the handle by freezeInput().
+  #frozen = false;
   #inflater: LinkInflater | undefined = undefined;
   #deflater: LinkDeflater | undefined = undefined;
   // Compressed streams being wound down by uncompress(): plain input waits
@@ -190,6 +209,86 @@ export class StreamTransport implements Transport {
       this.#awaitingDrain = [];
       this.#awaitingBytes = 0;
     }
+  }
+
+  get movable(): boolean {
+    return (
+      this.kind !== 'tls' &&
+      !this.#closed &&
+      !this.#ending &&
+      !this.#socket.destroyed &&
+      this.#inflater === undefined &&
+      this.#deflater === undefined &&
+      this.#oldInflater === undefined &&
+      this.#oldDeflater === undefined &&
+      this.#awaitingDrain === undefined
+    );
+  }
+
+  freezeInput(): void {
+    this.pause();
+    // socket.pause() only stops the stream flowing: libuv keeps reading into
+    // Node's buffer until the high-water mark. Bytes read here after the
+    // hand-off started would be lost to the successor, so the read stops at
+    // the handle. Node offers no public call for that (its own child_process
+    // socket passing has the same gap); `reading` is the flag its `_read`
+    // checks to start reading again on resume().
+    const handle = socketHandle(this.#socket);
+    if (handle !== undefined) {
+      handle.reading = false;
+      handle.readStop();
+      this.#frozen = true;
+    }
+    // What Node read before the stop: read() emits it as 'data', into the decoder.
+    while (this.#socket.readableLength > 0 && this.#socket.read() !== null) {
+      // Drained chunk by chunk.
+    }
+  }
+
+  thawInput(): void {
+    // The stream may believe a read is still under way (its own flag): start the handle again ourselves.
+    const handle = this.#frozen ? socketHandle(this.#socket) : undefined;
+    this.#frozen = false;
+    this.resume();
+    if (handle !== undefined && !this.#socket.destroyed) {
+      handle.reading = true;
+      handle.readStart();
+    }
+  }
+
+  takeInput(): Buffer {
+    return this.#decoder.takeRemainder();
+  }
+
+  restoreInput(data: Buffer): void {
+    if (data.length === 0) return;
+    const rest = this.#decoder.takeRemainder();
+    this.#decoder.write(rest.length === 0 ? data : Buffer.concat([data, rest]));
+  }
+
+  whenWritten(cb: () => void): void {
+    if (this.#socket.writableLength === 0 || this.#socket.destroyed) {
+      queueMicrotask(cb);
+      return;
+    }
+    this.#socket.write(EMPTY, () => {
+      cb();
+    });
+  }
+
+  release(): void {
+    const s = this.#socket;
+    this.#closed = true;
+    clearTimeout(this.#closeTimer);
+    s.removeAllListeners('data');
+    s.removeAllListeners('drain');
+    s.removeAllListeners('end');
+    s.removeAllListeners('finish');
+    s.removeAllListeners('close');
+    s.removeAllListeners('error');
+    // Closing our descriptor is not a FIN while the successor holds its own.
+    s.on('error', noop);
+    s.destroy();
   }
 
   pause(): void {

@@ -110,8 +110,26 @@ export interface Transport extends TransportFacts {
   /** zlib once what is written now has reached the kernel (after a write callback, never at once). */
   compressAfterDrain(): void;
   uncompress(): void;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
+  bytesIn: number;
+  bytesOut: number;
   /** The underlying socket, for what ircsock does not cover. */
   readonly socket: Socket;
+  /**
+   * Whether the whole state of this wire can move to another process: a plain
+   * byte stream (TCP or Unix) with no zlib stream and no close under way.
+   * TLS and WebSocket state lives in libraries that cannot export it.
+   */
+  readonly movable: boolean;
+  /** Stops reading at the socket itself (a hand-off): what Node had already read is fed to the decoder. */
+  freezeInput(): void;
+  /** Undoes `freezeInput()`: reading starts again. */
+  thawInput(): void;
+  /** Every received byte not yet taken as a line, taken out of the decoder. */
+  takeInput(): Buffer;
+  /** Puts bytes back in front of the decoder (a hand-off that was taken back, or bytes carried from a predecessor). */
+  restoreInput(data: Buffer): void;
+  /** Calls `cb` once every byte written so far has reached the kernel. */
+  whenWritten(cb: () => void): void;
+  /** Lets the socket go without a close: listeners removed, this process's descriptor closed; the peer notices nothing. */
+  release(): void;
 }

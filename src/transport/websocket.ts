@@ -248,6 +248,33 @@ export class WsTransport implements Transport {
     this.#ws.pause();
   }
 
+  // ws keeps its framing and permessage-deflate state to itself: a WebSocket never moves.
+  readonly movable = false;
+
+  freezeInput(): void {
+    this.pause();
+  }
+
+  thawInput(): void {
+    this.resume();
+  }
+
+  takeInput(): Buffer {
+    return Buffer.alloc(0);
+  }
+
+  restoreInput(): void {
+    // Nothing was taken out.
+  }
+
+  whenWritten(cb: () => void): void {
+    queueMicrotask(cb);
+  }
+
+  release(): void {
+    throw new Error('a WebSocket connection cannot be handed over');
+  }
+
   resume(): void {
     this.#ws.resume();
   }

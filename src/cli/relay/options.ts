@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { IrcArgumentError, parseCidr, type FloodOptions } from '../../index.js';
 import { isServerName } from './link/handshake.js';
-import { DEFAULT_IDLE, type Endpoint, type RelayOptions } from './server.js';
+import { DEFAULT_DRAIN, DEFAULT_IDLE, type Endpoint, type RelayOptions } from './server.js';
 
 /**
  * The command's flood control: a paste of 20 lines goes through at once, then
@@ -60,10 +60,18 @@ Options:
                            --link-tls verifies against, PEM
   --no-link-compress       do not offer zlib on links (offered by default, used
                            when the peer offers it too, as ngIRCd's 'Z')
+  --drain-timeout SECONDS  after a hand-off (SIGUSR2), how long the old process
+                           keeps serving the links that cannot move (TLS,
+                           WebSocket, compressed) before it closes them
+                           (default ${DEFAULT_DRAIN / 1000})
   -h, --help               show this help
 
 With no listener option at all, the relay listens on 127.0.0.1:6667 (TCP)
 and 127.0.0.1:8067 (WebSocket, the web chat page at http://127.0.0.1:8067/).
+Started by systemd socket activation (LISTEN_FDS), it serves the sockets it
+was given instead (named by FileDescriptorName: irc, ircs or tls, ws, wss).
+kill -USR2 <pid> starts a successor from the installed code and hands it the
+listeners and every plain TCP and Unix client, who notice nothing.
 `;
 
 export type RelayArgs =
@@ -93,6 +101,7 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
         'wss-listen': { type: 'string', multiple: true },
         name: { type: 'string' },
         idle: { type: 'string' },
+        'drain-timeout': { type: 'string' },
         flood: { type: 'string' },
         link: { type: 'string', multiple: true },
         'accept-link': { type: 'string', multiple: true },
@@ -163,6 +172,14 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
       options.idle = Math.round(secs * 1000);
     }
     parseLinks(values, options);
+    const drain = values['drain-timeout'];
+    if (drain !== undefined) {
+      const secs = Number(drain);
+      if (drain.trim() === '' || !Number.isFinite(secs) || secs < 0 || secs > 86_400) {
+        throw new Error(`--drain-timeout ${JSON.stringify(drain)}: give seconds, 0 to 86400`);
+      }
+      options.drainTimeout = Math.round(secs * 1000);
+    }
     return { kind: 'run', options };
   } catch (err) {
     return { kind: 'error', message: (err as Error).message };

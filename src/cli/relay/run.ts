@@ -1,6 +1,7 @@
 /** The `ircsock relay` command: parse, start, log, stop on SIGINT/SIGTERM. */
+import { fork } from 'node:child_process';
 import { parseRelayArgs, RELAY_USAGE } from './options.js';
-import type { Listener } from '../../index.js';
+import { isHandoffSuccessor, listenFds, notify, receiveHandoff, type HandoffReceiver, type Listener } from '../../index.js';
 import { describeListener, endpoint, startRelay, type Relay } from './server.js';
 
 // Clients that do not take their last lines within this are cut off, so a signal ends the process in seconds.
@@ -19,8 +20,12 @@ export async function runRelay(argv: readonly string[]): Promise<number> {
   }
 
   let relay: Relay;
+  // Taken at once, and out of the environment, so a successor we fork does not see them.
+  const fds = listenFds();
+  let handoff: HandoffReceiver | undefined;
   try {
-    relay = await startRelay({ ...args.options, log });
+    if (isHandoffSuccessor()) handoff = await receiveHandoff();
+    relay = await startRelay({ ...args.options, fds, handoff, log });
   } catch (err) {
     process.stderr.write(`ircsock relay: ${describe(err)}\n`);
     return 1;
@@ -29,12 +34,52 @@ export async function runRelay(argv: readonly string[]): Promise<number> {
   log(`listening on ${relay.listeners.map(describeListener).join(', ')}`);
   const pages = relay.listeners.filter((l) => l.kind === 'ws' || l.kind === 'wss').map(pageUrl);
   if (pages.length > 0) log(`web chat page: ${pages.join(', ')}`);
-  return stopOnSignal(relay);
+  if (handoff !== undefined) log(`took over from pid ${process.ppid}: ${relay.clientCount} clients`);
+  void notify({ READY: 1, STATUS: `serving ${relay.clientCount} clients` });
+  return stopOnSignal(relay, argv);
 }
 
-function stopOnSignal(relay: Relay): Promise<number> {
+function stopOnSignal(relay: Relay, argv: readonly string[]): Promise<number> {
   return new Promise((resolve) => {
     let guard: NodeJS.Timeout | undefined;
+    let handingOff = false;
+    // After a hand-off the service goes on in the successor: no STOPPING=1 from here.
+    let handedOver = false;
+    // Kept until the end: SIGUSR2 with no handler would kill the process, and the clients it still serves.
+    const onHandoff = (): void => {
+      if (handingOff || guard !== undefined) return;
+      handingOff = true;
+      // The installed code: the entry this process was started from, run by the same node.
+      const entry = process.argv[1] as string;
+      const child = fork(entry, ['relay', ...argv], { env: { ...process.env, IRCSOCK_HANDOFF: '1' }, stdio: 'inherit' });
+      child.once('error', () => {
+        // Reported by handOff() as the successor gone.
+      });
+      relay.handOff(child).then(
+        ({ result, drained }) => {
+          log(
+            `hand-off to pid ${child.pid ?? '?'}: ${result.moved} moved, ${result.staying.length} draining, ${result.listeners} listeners, ${result.elapsed.toFixed(1)} ms`,
+          );
+          handedOver = true;
+          void notify({ MAINPID: child.pid ?? 0, STATUS: 'handed over' });
+          void drained.then(() => {
+            process.off('SIGINT', onSignal);
+            process.off('SIGTERM', onSignal);
+            process.off('SIGUSR2', onHandoff);
+            log('drained; exiting');
+            if (child.connected) child.disconnect();
+            child.unref();
+            resolve(0);
+          });
+        },
+        (err: unknown) => {
+          handingOff = false;
+          log(`hand-off failed: ${describe(err)}; still serving ${relay.clientCount} clients`);
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        },
+      );
+    };
+    process.on('SIGUSR2', onHandoff);
     const cutOff = (): void => {
       for (const conn of [...relay.backend.connections.values()]) relay.backend.disconnectNow(conn, 'Server shutting down');
     };
@@ -45,11 +90,13 @@ function stopOnSignal(relay: Relay): Promise<number> {
         return;
       }
       log(`${signal}: closing every link`);
+      if (!handedOver) void notify({ STOPPING: 1 });
       guard = setTimeout(cutOff, DRAIN_GRACE);
       void relay.close().then(() => {
         clearTimeout(guard);
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        process.off('SIGUSR2', onHandoff);
         log('stopped');
         resolve(0);
       });

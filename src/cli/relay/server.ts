@@ -3,10 +3,15 @@
  * the command handlers. `startRelay` runs it in-process (tests, benchmark);
  * `run.ts` wraps it as the `ircsock relay` command.
  */
+import type { ChildProcess } from 'node:child_process';
 import type { ConnectionOptions } from 'node:tls';
 import {
   Backend,
   casefold,
+  handOff,
+  type HandoffReceiver,
+  type HandoffResult,
+  type InheritedKind,
   type AdmissionOptions,
   type Connection,
   type ConnectionRefusal,
@@ -21,6 +26,7 @@ import { Network } from './link/network.js';
 import { dispatch } from './commands.js';
 import { RelayContext } from './context.js';
 import { Client, RelayState } from './state.js';
+import { forgetMoved, restoreChannels, restoreClient, serializeChannels, serializeClient } from './handoff.js';
 import { createPageHandler } from './web.js';
 
 export interface Endpoint {
@@ -90,6 +96,16 @@ export interface RelayOptions {
   linkRetry?: { min: number; max: number };
   /** The SERVER info text. Default `ircsock relay`. */
   info?: string;
+  /**
+   * Listening sockets from systemd (`listenFds()`), by name: served instead
+   * of every listener option. `irc` (or any other name) is plain IRC, `ircs`
+   * and `tls` TLS, `ws` WebSocket, `wss` WebSocket over TLS.
+   */
+  fds?: ReadonlyMap<string, readonly number[]>;
+  /** This process is a successor: serve the predecessor's listeners and clients instead of binding. */
+  handoff?: HandoffReceiver;
+  /** After a hand-off, how long (ms) the links that stayed are served before they are closed. Default 60 000. */
+  drainTimeout?: number;
 }
 
 export type { LinkSpec };
@@ -111,12 +127,20 @@ export interface Relay {
   readonly clientCount: number;
   /** Sends every client `ERROR :Closing link (...)`, then shuts the backend down once queues drain. */
   close(reason?: string): Promise<void>;
+  /**
+   * Hands listeners and plain clients to `child` (forked with
+   * `IRCSOCK_HANDOFF=1`, running the relay). Clients that stay (TLS,
+   * WebSocket, compressed) get a NOTICE to reconnect and are served until
+   * they leave or `drainTimeout`; `drained` settles then.
+   */
+  handOff(child: ChildProcess): Promise<{ result: HandoffResult; drained: Promise<void> }>;
 }
 
 export const DEFAULT_ENDPOINT: Readonly<Endpoint> = Object.freeze({ host: '127.0.0.1', port: 6667 });
 /** The WebSocket listener (and web page) opened beside `DEFAULT_ENDPOINT` when no listener is given. */
 export const DEFAULT_WS_ENDPOINT: Readonly<Endpoint> = Object.freeze({ host: '127.0.0.1', port: 8067 });
 export const DEFAULT_IDLE = 120_000;
+export const DEFAULT_DRAIN = 60_000;
 
 export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   const tlsListen = opts.tlsListen ?? [];
@@ -129,7 +153,11 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   const none = kinds.every((l) => l === undefined || l.length === 0);
   const listen = opts.listen ?? (none ? [DEFAULT_ENDPOINT] : []);
   const wsListen = opts.wsListen ?? (none ? [DEFAULT_WS_ENDPOINT] : []);
-  const secure = tlsListen.length > 0 || proxyTlsListen.length > 0 || wssListen.length > 0;
+  const inheritedKinds: InheritedKind[] = opts.handoff !== undefined
+    ? [...opts.handoff.listeners.values()].map((l) => l.kind)
+    : [...(opts.fds?.keys() ?? [])].map(fdKind);
+  const secure =
+    tlsListen.length > 0 || proxyTlsListen.length > 0 || wssListen.length > 0 || inheritedKinds.some((k) => k === 'tls' || k === 'wss');
   if (secure && (opts.tlsCert === undefined || opts.tlsKey === undefined)) {
     throw new Error('a TLS listener needs tlsCert and tlsKey');
   }
@@ -174,7 +202,16 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   const open = async (o: ListenerOptions): Promise<void> => {
     listeners.push(await backend.createListener({ ...common, ...o }));
   };
+  const page = { onRequest: createPageHandler() };
+  const byKind = (kind: InheritedKind): ListenerOptions =>
+    kind === 'tls' ? { tls: true } : kind === 'ws' ? { websocket: page } : kind === 'wss' ? { websocket: page, tls: true } : {};
   try {
+    if (opts.handoff !== undefined || (opts.fds !== undefined && opts.fds.size > 0)) {
+      // Inherited sockets replace every listener option: they are what the operator bound.
+      for (const inh of opts.handoff?.listeners.values() ?? []) await open({ ...byKind(inh.kind), ...(inh.proxy ? { proxy } : {}), inherit: inh });
+      for (const [name, fds] of opts.fds ?? []) for (const fd of fds) await open({ ...byKind(fdKind(name)), fd });
+      return await finish();
+    }
     for (const ep of listen) await open({ addr: ep.host, port: ep.port });
     for (const ep of tlsListen) await open({ addr: ep.host, port: ep.port, tls: true });
     for (const path of unixListen) await open({ path, mode: opts.unixMode });
@@ -182,7 +219,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     for (const ep of proxyTlsListen) await open({ addr: ep.host, port: ep.port, proxy, tls: true });
     if (wsListen.length + wssListen.length > 0) {
       // Plain HTTP requests to a WebSocket listener get the chat page.
-      const websocket = { onRequest: createPageHandler() };
+      const websocket = page;
       for (const ep of wsListen) await open({ addr: ep.host, port: ep.port, websocket });
       for (const ep of wssListen) await open({ addr: ep.host, port: ep.port, websocket, tls: true });
     }
@@ -190,39 +227,108 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     await backend.shutdown();
     throw err;
   }
-  const dialers: Dialer[] = [];
-  if (network !== undefined) {
-    for (const spec of links) {
-      dialers.push(
-        startDialer(backend, spec, {
-          tls: opts.linkTls,
-          idle,
-          retry: opts.linkRetry ?? DEFAULT_LINK_RETRY,
-          log,
-          open: (conn, name) => network.outgoing(conn, name),
-        }),
-      );
-    }
-  }
-  // Only now: a failure to bind is the caller's error (the rejection), not a log line.
-  backend.on('listenerFailure', (listener, err) => {
-    log(`listener ${describeListener(listener)}: ${err.message}`);
-  });
+  return finish();
 
-  let closing: Promise<void> | undefined;
-  return {
-    backend,
-    listeners,
-    ports: listeners.map((l) => l.port),
-    get clientCount() {
-      return ctx.state.clients.size;
-    },
-    close(reason = 'Server shutting down') {
-      for (const d of dialers) d.stop();
-      closing ??= shutdown(ctx, reason);
-      return closing;
-    },
-  };
+  // The rest, once the listeners are open (or inherited).
+  async function finish(): Promise<Relay> {
+    if (opts.handoff !== undefined) {
+      backend.on('connectionAdopted', (conn, data) => {
+        restoreClient(ctx, conn, data);
+      });
+      await opts.handoff.adopt(backend, {
+        state: (data) => {
+          restoreChannels(ctx.state, data);
+        },
+      });
+    }
+    const dialers: Dialer[] = [];
+    if (network !== undefined) {
+      for (const spec of links) {
+        dialers.push(
+          startDialer(backend, spec, {
+            tls: opts.linkTls,
+            idle,
+            retry: opts.linkRetry ?? DEFAULT_LINK_RETRY,
+            log,
+            open: (conn, name) => network.outgoing(conn, name),
+          }),
+        );
+      }
+    }
+    // Only now: a failure to bind is the caller's error (the rejection), not a log line.
+    backend.on('listenerFailure', (listener, err) => {
+      log(`listener ${describeListener(listener)}: ${err.message}`);
+    });
+
+    let closing: Promise<void> | undefined;
+    return {
+      backend,
+      listeners,
+      ports: listeners.map((l) => l.port),
+      get clientCount() {
+        return ctx.state.clients.size;
+      },
+      close(reason = 'Server shutting down') {
+        for (const d of dialers) d.stop();
+        closing ??= shutdown(ctx, reason);
+        return closing;
+      },
+      async handOff(child) {
+        const result = await handOff(backend, child, {
+          serialize: (conn) => serializeClient(ctx.state, conn),
+          state: () => serializeChannels(ctx.state),
+          // Server links are not carried over: they leave now, and link again to the successor.
+          keep: (conn) => conn.isPeer,
+        });
+        forgetMoved(ctx.state, new Set(result.staying));
+        for (const d of dialers) d.stop();
+        for (const conn of result.staying) if (conn.isPeer) backend.disconnect(conn, 'Server restarting');
+        return { result, drained: drainStaying(ctx, result.staying, opts.drainTimeout ?? DEFAULT_DRAIN) };
+      },
+    };
+  }
+}
+
+/** Serves the links that could not move until they leave or `timeout` passes, then closes the rest. */
+function drainStaying(ctx: RelayContext, staying: readonly Connection[], timeout: number): Promise<void> {
+  const { backend, config } = ctx;
+  for (const conn of staying) {
+    const client = ctx.state.clients.get(conn.id);
+    if (client === undefined) continue;
+    ctx.sendTo(client, {
+      source: config.name,
+      command: 'NOTICE',
+      params: [client.target, 'This server is restarting: please reconnect to carry on with the new one'],
+    });
+  }
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      backend.off('disconnect', check);
+      void shutdown(ctx, 'Server restarting').then(resolve);
+    };
+    const check = (): void => {
+      if (backend.connections.size === 0) done();
+    };
+    const timer = setTimeout(done, timeout);
+    backend.on('disconnect', check);
+    check();
+  });
+}
+
+/** What systemd's FileDescriptorName asks for. */
+function fdKind(name: string): InheritedKind {
+  switch (name) {
+    case 'ircs':
+    case 'tls':
+      return 'tls';
+    case 'ws':
+      return 'ws';
+    case 'wss':
+      return 'wss';
+    default:
+      return 'tcp';
+  }
 }
 
 async function shutdown(ctx: RelayContext, reason: string): Promise<void> {

@@ -97,7 +97,8 @@ export class Channel {
   /** The name as first written; lookups use `folded`. */
   readonly name: string;
   readonly folded: string;
-  readonly created = Math.floor(Date.now() / 1000);
+  /** Unix seconds; a channel taken over from a predecessor keeps its own. */
+  created = Math.floor(Date.now() / 1000);
   /** Members on this server: the fan-out's delivery groups are made from them. */
   readonly members = new Set<Client>();
   /** Members behind server links: a message reaches them once per link (see `link/network.ts`). */
