@@ -32,9 +32,11 @@
  *   node build/bench/relay.js [--runs 3] [--duration 5] [--warmup 1]
  *                             [--clients 50] [--senders 5] [--rate 200]
  *                             [--inflight 128] [--batch 16] [--conns 10000 (0: skip)]
- *                             [--pairs 25 (0: skip)] [--pairs-window 64] [--only-pairs]
+ *                             [--pairs 25 (0: skip)] [--pairs-window 64] [--only-pairs] [--only-idle]
+ *                             [--heap-snapshot DIR (idle: one V8 heap snapshot per server, for profile.js heap)]
  *                             [--servers relay,plain] [--profile DIR] [--track]
  */
+import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -70,8 +72,12 @@ interface Config {
   pairs: number;
   /** Pairs: lines in flight per sender. */
   pairsWindow: number;
+  /** Idle step: write a V8 heap snapshot of each server here once its connections are open. */
+  heapSnapshot: string | undefined;
   /** Run the pairs window only (no fan-out windows, no idle step): for profiles of one-to-one traffic. */
   onlyPairs: boolean;
+  /** Run the idle step only. */
+  onlyIdle: boolean;
   profile: string | undefined;
 }
 
@@ -213,12 +219,13 @@ function idleRun(spec: ServerSpec, cfg: Config): Promise<IdleResult> {
     readyMarker: isRelay(spec) ? ' 422 ' : undefined,
     autoPong: true,
     execArgv: profileArgs(cfg, spec.label, 'idle'),
+    heapSnapshot: cfg.heapSnapshot,
   });
 }
 
 function parseConfig(argv: readonly string[]): { cfg: Config; runs: number; specs: ServerSpec[] } {
   const o = parseSocketBenchArgs(argv);
-  const { values } = parseArgs({ args: [...argv], options: { rate: { type: 'string' }, pairs: { type: 'string' }, 'pairs-window': { type: 'string' }, 'only-pairs': { type: 'boolean' } }, strict: false });
+  const { values } = parseArgs({ args: [...argv], options: { rate: { type: 'string' }, pairs: { type: 'string' }, 'pairs-window': { type: 'string' }, 'only-pairs': { type: 'boolean' }, 'heap-snapshot': { type: 'string' }, 'only-idle': { type: 'boolean' } }, strict: false });
   const whole = (name: 'pairs' | 'pairs-window', dflt: number): number => {
     const v = values[name];
     const n = v === undefined ? dflt : Number(v);
@@ -240,6 +247,8 @@ function parseConfig(argv: readonly string[]): { cfg: Config; runs: number; spec
     pairs: whole('pairs', 25),
     pairsWindow: whole('pairs-window', 64),
     onlyPairs: values['only-pairs'] === true,
+    onlyIdle: values['only-idle'] === true,
+    heapSnapshot: typeof values['heap-snapshot'] === 'string' ? values['heap-snapshot'] : undefined,
     profile: o.profile,
   };
   if (2 * cfg.pairs > cfg.clients) throw new Error(`--pairs: at most --clients / 2 (${Math.floor(cfg.clients / 2)})`);
@@ -265,10 +274,12 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const pairsRuns = new Map<string, Window[]>(specs.map((s) => [s.label, []]));
   const idles = new Map<string, IdleResult[]>(specs.map((s) => [s.label, []]));
 
+  if (cfg.onlyIdle && cfg.onlyPairs) throw new Error('--only-idle or --only-pairs, not both');
+  if (cfg.heapSnapshot !== undefined) await mkdir(cfg.heapSnapshot, { recursive: true });
   const perRun = 3 * (cfg.warmupMs + cfg.durationMs) + 30_000;
   const gen = await LoadGen.start({ fdLimit: cfg.clients + 1024, maxLifetime: runs * specs.length * perRun + 60_000 });
   try {
-    for (let run = 0; run < runs; run++) {
+    for (let run = 0; run < (cfg.onlyIdle ? 0 : runs); run++) {
       // Alternate the order so a noisy neighbour does not always hit the same server.
       const order = run % 2 === 0 ? specs : [...specs].reverse();
       for (const spec of order) {
@@ -388,7 +399,7 @@ function report(cfg: Config, runs: number, specs: readonly ServerSpec[], floods:
   const floodLatency = (l: string): string => `${fmt(med(floods, l, (r) => r.p50))} / ${fmt(med(floods, l, (r) => r.p99))} µs`;
 
   const verdicts: { name: string; verdict: Verdict; value: string }[] = [];
-  const table = rows.filter((row) => !cfg.onlyPairs || row.name.startsWith('pairs')).map((row) => {
+  const table = rows.filter((row) => (!cfg.onlyPairs || row.name.startsWith('pairs')) && (!cfg.onlyIdle || row.name.startsWith('idle'))).map((row) => {
     const cells: string[] = [row.name];
     for (const l of labels) {
       const text = row.name === 'flood: p50 / p99 latency' ? floodLatency(l) : row.show(row.value(l));
