@@ -80,6 +80,10 @@ describe('tags: parsing', () => {
     assert.equal(Object.getPrototypeOf(proto), null);
     assert.deepEqual(Reflect.ownKeys(proto), []);
     assert.equal(Object.isFrozen(proto), true);
+    assert.throws(() => {
+      (proto as Record<string, string>).polluted = 'x';
+    }, TypeError);
+    assert.equal(parseTags('a=1').polluted, undefined);
     assert.equal('toString' in tags, false);
     assert.deepEqual(Object.keys(tags), ['__proto__', 'constructor']);
   });
