@@ -869,7 +869,15 @@ export class Backend extends EventEmitter<BackendEvents> {
    * @throws IrcFormatError when the message cannot be written safely.
    */
   send(message: IrcMessage | IrcMessageInit, ...targets: (ConnectionTarget | readonly ConnectionTarget[])[]): number {
-    return this.#sendBuffer(this.#encode(message), targets);
+    const line = formatLine(message, this.#formatOpts) + '\r\n';
+    // One connection (a private message, a reply): its queue takes the text and
+    // encodes every line of the turn at once, rather than one Buffer per line.
+    if (targets.length === 1) {
+      const t = targets[0] as ConnectionTarget | readonly ConnectionTarget[];
+      if (!isTargetList(t)) return this.#enqueue(line, t);
+      if (t.length === 1) return this.#enqueue(line, t[0] as ConnectionTarget);
+    }
+    return this.#sendBuffer(encodeText(line), targets);
   }
 
   /**
@@ -900,7 +908,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     return n;
   }
 
-  #enqueue(buf: Buffer, target: ConnectionTarget): number {
+  #enqueue(buf: Buffer | string, target: ConnectionTarget): number {
     // Unknown targets of any type (a string id from a JavaScript caller included) are dropped.
     const conn = typeof target === 'number' ? this.#connections.get(target) : target instanceof Connection ? target : undefined;
     // enqueue refuses connections of another backend and closed ones.

@@ -74,6 +74,12 @@ export interface StartCommand {
   track?: boolean;
   /** With tracking: a sender receives its own lines too (echo-message). */
   selfDelivery?: boolean;
+  /**
+   * One-to-one traffic: sender s writes to its partner s ^ 1 only, `{to}` in
+   * `prefix` becoming the partner's index (e.g. 'PRIVMSG b{to} :'); each line
+   * causes `fanout` (1) deliveries, to the partner. `senders` must be even.
+   */
+  pairs?: boolean;
 }
 
 export interface Mark {
@@ -166,7 +172,8 @@ class Run {
   readonly senders: Client[];
   readonly seq: Float64Array;
   readonly filler: string;
-  readonly prefix: string;
+  /** Per sender: the text before the marked body (its partner's, in pairs mode). */
+  readonly prefixes: string[];
   readonly hist: RecordableHistogram;
   readonly rxAtStart: number;
   readonly txAtStart: number;
@@ -198,11 +205,13 @@ class Run {
       batch: c.batch ?? 16,
       track: c.track ?? false,
       selfDelivery: c.selfDelivery ?? false,
+      pairs: c.pairs ?? false,
     };
+    if (this.cfg.pairs && senders % 2 !== 0) throw new Error('pairs: an even number of senders');
     this.senders = clients.slice(0, senders);
     this.seq = new Float64Array(senders);
     this.filler = 'x'.repeat(this.cfg.payloadBytes);
-    this.prefix = c.prefix;
+    this.prefixes = Array.from({ length: senders }, (_, s) => (this.cfg.pairs ? c.prefix.replaceAll('{to}', String(s ^ 1)) : c.prefix));
     this.hist = createHistogram();
     this.rxAtStart = rxLines;
     this.txAtStart = txLines;
@@ -232,7 +241,7 @@ class Run {
   line(s: number, nowUs: number): string {
     const seq = this.seq[s] as number;
     this.seq[s] = seq + 1;
-    return `${this.prefix}~B${String(s).padStart(SENDER_W, '0')}.${String(seq).padStart(SEQ_W, '0')}.${String(Math.floor(nowUs)).padStart(TS_W, '0')} ${this.filler}\r\n`;
+    return `${this.prefixes[s] as string}~B${String(s).padStart(SENDER_W, '0')}.${String(seq).padStart(SEQ_W, '0')}.${String(Math.floor(nowUs)).padStart(TS_W, '0')} ${this.filler}\r\n`;
   }
 
   write(c: Client, s: number, n: number): void {
@@ -344,6 +353,8 @@ class Run {
       if (next === undefined || c.sock.destroyed) continue;
       for (let s = 0; s < this.senders.length; s++) {
         if (s === c.idx && !this.cfg.selfDelivery) continue;
+        // Pairs: a client hears from its partner only.
+        if (this.cfg.pairs && s !== (c.idx ^ 1)) continue;
         m += (this.seq[s] as number) - (next[s] as number);
       }
     }

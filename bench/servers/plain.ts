@@ -15,6 +15,11 @@
  *   buffer to each other socket — no per-line work at all; a lower bound on
  *   the cost of relaying bytes, not of relaying lines.
  *
+ * A `PRIVMSG` whose target does not start with `#` goes to the one socket
+ * that sent `NICK <target>` (a Map lookup of the target's bytes as latin1;
+ * no casemapping, no registration): the one-to-one ceiling of the relay
+ * bench's pairs workload. Channel targets go to every other socket, as before.
+ *
  * `--path FILE`: listen on a Unix-domain socket at FILE instead of 127.0.0.1.
  */
 import net, { type Socket } from 'node:net';
@@ -23,6 +28,10 @@ import { runServer } from './harness.js';
 const LF = 0x0a;
 // Like the ircsock server's handler, relay PRIVMSG lines only (a byte compare, not parsing).
 const PRIVMSG = Buffer.from('PRIVMSG ');
+const NICK = Buffer.from('NICK ');
+const HASH = 0x23;
+const SPACE = 0x20;
+const CR = 0x0d;
 const modeArg = process.argv.indexOf('--mode');
 const mode = modeArg >= 0 ? process.argv[modeArg + 1] : 'queue';
 if (mode !== 'queue' && mode !== 'cork' && mode !== 'chunk') throw new Error(`--mode queue|cork|chunk, not ${String(mode)}`);
@@ -34,12 +43,14 @@ if (pathArg >= 0 && (path === undefined || path === '')) throw new Error('--path
 interface Peer {
   sock: Socket;
   rest: Buffer | undefined;
+  nick: string | undefined;
   pending: Buffer[];
   pendingBytes: number;
 }
 
 await runServer(async () => {
   const peers: Peer[] = [];
+  const byNick = new Map<string, Peer>();
   let dirty: Peer[] = [];
   let flushScheduled = false;
 
@@ -78,7 +89,7 @@ await runServer(async () => {
 
   const server = net.createServer((sock) => {
     sock.setNoDelay(true);
-    const me: Peer = { sock, rest: undefined, pending: [], pendingBytes: 0 };
+    const me: Peer = { sock, rest: undefined, nick: undefined, pending: [], pendingBytes: 0 };
     peers.push(me);
     sock.on('data', (chunk: Buffer) => {
       let data = chunk;
@@ -99,7 +110,19 @@ await runServer(async () => {
         while (lf !== -1) {
           if (data.compare(PRIVMSG, 0, PRIVMSG.length, start, start + PRIVMSG.length) === 0) {
             const line = data.subarray(start, lf + 1);
-            for (const p of peers) if (p !== me) out(p, line);
+            const at = start + PRIVMSG.length;
+            if (data[at] === HASH) {
+              for (const p of peers) if (p !== me) out(p, line);
+            } else {
+              const sp = data.indexOf(SPACE, at);
+              const to = sp >= 0 && sp < lf ? byNick.get(data.toString('latin1', at, sp)) : undefined;
+              if (to !== undefined) out(to, line);
+            }
+          } else if (data.compare(NICK, 0, NICK.length, start, start + NICK.length) === 0) {
+            const end = data[lf - 1] === CR ? lf - 1 : lf;
+            if (me.nick !== undefined) byNick.delete(me.nick);
+            me.nick = data.toString('latin1', start + NICK.length, end);
+            byNick.set(me.nick, me);
           }
           start = lf + 1;
           lf = data.indexOf(LF, start);
@@ -113,6 +136,7 @@ await runServer(async () => {
     sock.on('close', () => {
       const i = peers.indexOf(me);
       if (i >= 0) peers.splice(i, 1);
+      if (me.nick !== undefined && byNick.get(me.nick) === me) byNick.delete(me.nick);
     });
   });
   await new Promise<void>((resolve) => server.listen(path !== undefined ? { path, backlog: 4096 } : { host: '127.0.0.1', port: 0, backlog: 4096 }, resolve));

@@ -140,7 +140,10 @@ export class Connection {
 
   readonly #transport: Transport;
   readonly #hooks: ConnectionHooks;
-  #pending: Buffer[] = [];
+  // Lines for this connection alone come as strings (one encode per flush for
+  // all of them); lines shared by a fan-out as the one Buffer they all queue.
+  #pending: (Buffer | string)[] = [];
+  #pendingStrings = 0;
   #pendingBytes = 0;
   #queuedBelow = 0;
   #scheduled = false;
@@ -276,16 +279,25 @@ export class Connection {
     return this.#pendingBytes + this.#transport.writableLength;
   }
 
-  /** @internal Queues one formatted line; false when it was dropped. */
-  enqueue(buf: Buffer, owner: ConnectionHooks): boolean {
+  /**
+   * @internal Queues one formatted line (with its CRLF): its bytes, or its
+   * text as `encodeText` will write it; false when it was dropped.
+   */
+  enqueue(line: Buffer | string, owner: ConnectionHooks): boolean {
     if (owner !== this.#hooks || this.disconnecting !== false || !this.connected) return false;
     // Snapshot taken for a successor: a line queued now would reach neither side.
     if (this.#exportedInput !== undefined) return false;
     // What sits below our queue cannot shrink before the next flush: read it
     // once per batch, not once per line of a fan-out.
     if (!this.#scheduled) this.#queuedBelow = this.#transport.writableLength;
-    this.#pending.push(buf);
-    this.#pendingBytes += buf.length;
+    this.#pending.push(line);
+    if (typeof line === 'string') {
+      this.#pendingStrings++;
+      // UTF-8 length: exact for well-formed text, an escaped byte counted as 3 (an overestimate, on the safe side of SendQ).
+      this.#pendingBytes += Buffer.byteLength(line);
+    } else {
+      this.#pendingBytes += line.length;
+    }
     this.linesOut++;
     const queued = this.#pendingBytes + this.#queuedBelow;
     if (queued > this.limits.sendQ) {
@@ -331,18 +343,31 @@ export class Connection {
 
   #writeOut(): void {
     const t = this.#transport;
+    const pending = this.#pending;
     if (t.writeChunks !== undefined) {
       // A framing transport takes the queued buffers themselves: a fan-out's
       // targets share them, so it can frame each line once for all of them.
-      const chunks = this.#pending;
+      const chunks = this.#pendingStrings === 0 ? (pending as Buffer[]) : pending.map((line) => (typeof line === 'string' ? encodeText(line) : line));
       this.#pending = [];
+      this.#pendingStrings = 0;
       this.#pendingBytes = 0;
       t.writeChunks(chunks);
       return;
     }
-    const data = this.#pending.length === 1 ? (this.#pending[0] as Buffer) : Buffer.concat(this.#pending, this.#pendingBytes);
+    let data: Buffer;
+    if (this.#pendingStrings === 0) {
+      data = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending as Buffer[], this.#pendingBytes);
+    } else if (this.#pendingStrings === pending.length) {
+      // Whole lines joined: each ends in CRLF, so no escape or surrogate pair spans two of them.
+      let text = '';
+      for (const line of pending) text += line as string;
+      data = encodeText(text);
+    } else {
+      data = Buffer.concat(pending.map((line) => (typeof line === 'string' ? encodeText(line) : line)));
+    }
     // A fresh array: `length = 0` would keep the grown backing store on every idle connection.
     this.#pending = [];
+    this.#pendingStrings = 0;
     this.#pendingBytes = 0;
     this.#transport.write(data);
   }
@@ -414,7 +439,7 @@ export class Connection {
       bytesOut: t.bytesOut,
       flood: flood === undefined ? undefined : { ahead: flood.ahead },
       input,
-      output: [...this.#pending],
+      output: this.#pending.map((line) => (typeof line === 'string' ? encodeText(line) : line)),
     };
   }
 
@@ -454,6 +479,7 @@ export class Connection {
     clearTimeout(this.#idleTimer);
     this.#flood?.clear();
     this.#pending = [];
+    this.#pendingStrings = 0;
     this.#pendingBytes = 0;
     if (this.#admissionKey !== undefined) this.#admission?.release(this.#admissionKey);
     this.#transport.release();
@@ -475,6 +501,7 @@ export class Connection {
     this.#closeReason ??= reason;
     if (err !== undefined) this.#closeError ??= err;
     this.#pending.length = 0;
+    this.#pendingStrings = 0;
     this.#pendingBytes = 0;
     this.#transport.destroy();
   }
@@ -525,6 +552,7 @@ export class Connection {
     this.#closeReason ??= 'SendQ exceeded';
     this.disconnecting = 'SendQ exceeded';
     this.#pending.length = 0;
+    this.#pendingStrings = 0;
     this.#pendingBytes = 0;
     const t = this.#transport;
     t.dropHeld();
@@ -672,6 +700,7 @@ export class Connection {
     clearTimeout(this.#idleTimer);
     this.#flood?.clear();
     this.#pending.length = 0;
+    this.#pendingStrings = 0;
     this.#pendingBytes = 0;
     if (this.#admissionKey !== undefined) this.#admission?.release(this.#admissionKey);
     this.#hooks.closed(this, this.#closeReason ?? 'Connection closed', this.#closeError);

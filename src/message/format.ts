@@ -78,12 +78,9 @@ export function formatLine(msg: IrcMessageInit, opts?: FormatOptions): string {
       out += p;
     }
     const p = params[last] as string;
-    // One scan answers both questions for a trailing param without spaces.
-    let colon = p === '' || p.charCodeAt(0) === COLON || (msg.colonify ?? opts?.colonify ?? false);
-    if (BAD_ATOM.test(p)) {
-      if (BAD_ANYWHERE.test(p)) throw new IrcFormatError(`params[${last}] holds CR, LF or NUL`, `params[${last}]`);
-      colon = true;
-    }
+    if (BAD_ANYWHERE.test(p)) throw new IrcFormatError(`params[${last}] holds CR, LF or NUL`, `params[${last}]`);
+    // Text nearly always has a space early on: a native scan stops there.
+    const colon = p === '' || p.charCodeAt(0) === COLON || p.indexOf(' ') >= 0 || (msg.colonify ?? opts?.colonify ?? false);
     out += colon ? ' :' : ' ';
     out += p;
   }

@@ -1,5 +1,5 @@
 import { formatLine } from './format.js';
-import { parseTags, type IrcTags } from './tags.js';
+import { newTags, parseTags, type IrcTags } from './tags.js';
 import { parseSource, type IrcSourceParts } from './source.js';
 
 /** What a message is made of; what `send` and `formatLine` accept. */
@@ -15,7 +15,7 @@ export interface IrcMessageInit {
 }
 
 const EMPTY_PARAMS: readonly string[] = Object.freeze([]);
-const EMPTY_TAGS: Readonly<IrcTags> = Object.freeze(Object.create(null) as IrcTags);
+const EMPTY_TAGS: Readonly<IrcTags> = Object.freeze(newTags());
 
 const WIRE: unique symbol = Symbol('ircsock.wire');
 
@@ -52,7 +52,7 @@ export class IrcMessage implements IrcMessageInit {
       this.params = init.params && init.params.length > 0 ? init.params.slice() : EMPTY_PARAMS;
       this.raw = undefined;
       this.#rawTags = undefined;
-      this.#tags = init.tags ? Object.assign(Object.create(null) as IrcTags, init.tags) : EMPTY_TAGS;
+      this.#tags = init.tags ? Object.assign(newTags(), init.tags) : EMPTY_TAGS;
     }
     this.#sourceParts = undefined;
   }

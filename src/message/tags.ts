@@ -55,13 +55,27 @@ export function escapeTagValue(value: string): string {
 }
 
 /**
+ * The prototype of every tags object: empty, frozen, itself without a
+ * prototype. Nothing is inherited (no `toString`, no `__proto__` accessor, so
+ * `__proto__` is a plain key), and unlike a null-prototype object — which V8
+ * keeps as a slow dictionary — an object made from it has fast properties:
+ * building and reading every tag costs about half as much.
+ */
+export const TAGS_PROTO: object = Object.freeze(Object.create(null) as object);
+
+/** A new, empty tags object. */
+export function newTags(): IrcTags {
+  return Object.create(TAGS_PROTO) as IrcTags;
+}
+
+/**
  * Parses the tag section of a line, without its leading `@`.
  * Each tag splits at its first `=` (the seed split at every `=` and lost values
  * holding one); the last of duplicate keys wins; empty keys are ignored.
  */
 export function parseTags(raw: string): IrcTags {
-  // A null prototype, so keys such as `__proto__` are plain data.
-  const tags = Object.create(null) as IrcTags;
+  // Nothing inherited, so keys such as `__proto__` are plain data.
+  const tags = newTags();
   let start = 0;
   const len = raw.length;
   while (start < len) {

@@ -83,3 +83,33 @@ test('shutdown with a timeout cuts off a peer that does not read', async () => {
   assert.equal(first?.[1], 'bye');
   client.destroy();
 });
+
+test('lines to one connection and lines shared with others keep their order and exact bytes in one turn', async () => {
+  const { backend, conns, clients } = await setup(2);
+  const [a, b] = conns as [Connection, Connection];
+  try {
+    const bytes: Buffer[] = [];
+    const client = clients[0] as net.Socket;
+    client.removeAllListeners('data');
+    client.on('data', (d: Buffer | string) => bytes.push(typeof d === 'string' ? Buffer.from(d, 'latin1') : d));
+    client.setEncoding('latin1');
+    // Escaped bytes (what the decoder makes of 8-bit text) go out as the bytes they stand for,
+    // whether a line is queued as text (one target) or as the Buffer a fan-out shares.
+    const latin1 = 'caf\udce9 \udcff';
+    backend.send({ command: 'PRIVMSG', params: ['a', `one ${latin1}`] }, a);
+    backend.send({ command: 'PRIVMSG', params: ['#c', `shared ${latin1}`] }, a, b);
+    backend.send({ command: 'PRIVMSG', params: ['a', 'two 日本'] }, [a]);
+    backend.broadcast({ command: 'PING', params: ['end'] });
+    const want = Buffer.concat([
+      Buffer.from('PRIVMSG a :one caf'), Buffer.from([0xe9, 0x20, 0xff]), Buffer.from('\r\n'),
+      Buffer.from('PRIVMSG #c :shared caf'), Buffer.from([0xe9, 0x20, 0xff]), Buffer.from('\r\n'),
+      Buffer.from('PRIVMSG a :two 日本\r\n'),
+      Buffer.from('PING end\r\n'),
+    ]);
+    await until(() => Buffer.concat(bytes).length >= want.length);
+    assert.deepEqual(Buffer.concat(bytes), want);
+  } finally {
+    for (const c of clients) c.destroy();
+    await backend.shutdown();
+  }
+});

@@ -75,7 +75,17 @@ describe('tags: parsing', () => {
     const tags = parseTags('__proto__=x;constructor=y');
     assert.equal(tags.__proto__, 'x');
     assert.equal(tags.constructor, 'y');
-    assert.equal(Object.getPrototypeOf(tags), null);
+    // Nothing is inherited: the prototype is empty, frozen, and has none itself.
+    const proto = Object.getPrototypeOf(tags) as object;
+    assert.equal(Object.getPrototypeOf(proto), null);
+    assert.deepEqual(Reflect.ownKeys(proto), []);
+    assert.equal(Object.isFrozen(proto), true);
+    assert.throws(() => {
+      (proto as Record<string, string>).polluted = 'x';
+    }, TypeError);
+    assert.equal(parseTags('a=1').polluted, undefined);
+    assert.equal('toString' in tags, false);
+    assert.deepEqual(Object.keys(tags), ['__proto__', 'constructor']);
   });
 
   test('tags are parsed lazily but read the same', () => {

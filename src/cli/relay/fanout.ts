@@ -6,7 +6,7 @@
  * the group; that is what keeps a channel's fan-out cheap.
  */
 import type { Backend, Connection, IrcMessageInit } from '../../index.js';
-import type { Channel, Client } from './state.js';
+import { CAP_MESSAGE_TAGS, CAP_SERVER_TIME, type Channel, type Client } from './state.js';
 
 /** Source, command and params: what every group shares. */
 export interface Outgoing {
@@ -103,6 +103,27 @@ export function deliverToClients(
   tagsOnly = false,
 ): void {
   deliver(backend, groupClients(clients), out, clientTags, tagsOnly);
+}
+
+/**
+ * Delivers to one client (a private message): the one format its group gets,
+ * without sorting it into groups first.
+ */
+export function deliverToClient(
+  backend: Backend,
+  client: Client,
+  out: Outgoing,
+  clientTags?: Readonly<Record<string, string>>,
+  tagsOnly = false,
+): void {
+  const tagged = (client.caps & CAP_MESSAGE_TAGS) !== 0;
+  if (tagsOnly && !tagged) return;
+  const tags = tagged ? clientTags : undefined;
+  if ((client.caps & CAP_SERVER_TIME) === 0) {
+    backend.send(tags === undefined ? out : { ...out, tags }, client.conn);
+  } else {
+    backend.send({ ...out, tags: { ...tags, time: serverTime() } }, client.conn);
+  }
 }
 
 function sendAll(backend: Backend, msg: IrcMessageInit, a: readonly Connection[], b: readonly Connection[] = []): void {

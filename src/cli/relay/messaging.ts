@@ -1,7 +1,7 @@
 /** PRIVMSG, NOTICE and TAGMSG to channels and nicks. */
 import { IRC_LIMITS, textByteLength, type IrcMessage } from '../../index.js';
 import type { RelayContext } from './context.js';
-import { deliverToChannel, deliverToClients } from './fanout.js';
+import { deliverToChannel, deliverToClient, deliverToClients } from './fanout.js';
 import { CAP_ECHO_MESSAGE, type Client } from './state.js';
 
 /**
@@ -25,37 +25,58 @@ export function message(ctx: RelayContext, client: Client, msg: IrcMessage): voi
   }
   const clientTags = clientOnlyTags(msg);
   const echo = client.has(CAP_ECHO_MESSAGE);
+  // Nearly every message has one target: no list to split then.
+  if (targets.indexOf(',') < 0) {
+    messageTo(ctx, client, command, targets, text, clientTags, echo, quiet, tagsOnly);
+    return;
+  }
   for (const target of targets.split(',')) {
-    if (target === '') continue;
-    if (target.startsWith('#')) {
-      const channel = ctx.state.findChannel(target);
-      if (channel === undefined) {
-        if (!quiet) ctx.reply(client, '403', target, 'No such channel');
-      } else if (!channel.members.has(client)) {
-        if (!quiet) ctx.reply(client, '404', channel.name, 'Cannot send to channel');
-      } else {
-        const params = tagsOnly ? [channel.name] : [channel.name, fitText(client.prefix, command, channel.name, text)];
-        deliverToChannel(ctx.backend, channel, { source: client.prefix, command, params }, echo ? undefined : client, clientTags, tagsOnly);
-        // Server links carry no tags (RFC 2813): TAGMSG stays on this server.
-        if (!tagsOnly) ctx.network?.channelMessage(client, channel, command, params[1] as string);
-      }
-      continue;
-    }
-    const rcpt = ctx.state.findNick(target);
-    if (rcpt?.registered !== true) {
-      if (!quiet) ctx.reply(client, '401', target, 'No such nick/channel');
-      continue;
-    }
-    const params = tagsOnly ? [rcpt.target] : [rcpt.target, fitText(client.prefix, command, rcpt.target, text)];
-    if (!rcpt.local) {
-      if (!tagsOnly) ctx.network?.privateMessage(client, rcpt, command, params[1] as string);
-      if (echo) deliverToClients(ctx.backend, [client], { source: client.prefix, command, params }, clientTags, tagsOnly);
-      continue;
-    }
-    const to = echo && rcpt !== client ? [rcpt, client] : [rcpt];
-    deliverToClients(ctx.backend, to, { source: client.prefix, command, params }, clientTags, tagsOnly);
+    if (target !== '') messageTo(ctx, client, command, target, text, clientTags, echo, quiet, tagsOnly);
   }
 }
+
+function messageTo(
+  ctx: RelayContext,
+  client: Client,
+  command: string,
+  target: string,
+  text: string,
+  clientTags: Record<string, string> | undefined,
+  echo: boolean,
+  quiet: boolean,
+  tagsOnly: boolean,
+): void {
+  if (target.charCodeAt(0) === HASH) {
+    const channel = ctx.state.findChannel(target);
+    if (channel === undefined) {
+      if (!quiet) ctx.reply(client, '403', target, 'No such channel');
+    } else if (!channel.members.has(client)) {
+      if (!quiet) ctx.reply(client, '404', channel.name, 'Cannot send to channel');
+    } else {
+      const params = tagsOnly ? [channel.name] : [channel.name, fitText(client.prefix, command, channel.name, text)];
+      deliverToChannel(ctx.backend, channel, { source: client.prefix, command, params }, echo ? undefined : client, clientTags, tagsOnly);
+      // Server links carry no tags (RFC 2813): TAGMSG stays on this server.
+      if (!tagsOnly) ctx.network?.channelMessage(client, channel, command, params[1] as string);
+    }
+    return;
+  }
+  const rcpt = ctx.state.findNick(target);
+  if (rcpt?.registered !== true) {
+    if (!quiet) ctx.reply(client, '401', target, 'No such nick/channel');
+    return;
+  }
+  const params = tagsOnly ? [rcpt.target] : [rcpt.target, fitText(client.prefix, command, rcpt.target, text)];
+  const out = { source: client.prefix, command, params };
+  if (!rcpt.local) {
+    if (!tagsOnly) ctx.network?.privateMessage(client, rcpt, command, params[1] as string);
+    if (echo) deliverToClient(ctx.backend, client, out, clientTags, tagsOnly);
+    return;
+  }
+  if (echo && rcpt !== client) deliverToClients(ctx.backend, [rcpt, client], out, clientTags, tagsOnly);
+  else deliverToClient(ctx.backend, rcpt, out, clientTags, tagsOnly);
+}
+
+const HASH = 0x23;
 
 /** The client-only tags (`+key`) of a message, or undefined when it has none. */
 function clientOnlyTags(msg: IrcMessage): Record<string, string> | undefined {
