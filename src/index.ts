@@ -13,6 +13,7 @@ export {
   type ConnectionRefusal,
   type TlsFailurePeer,
   type ProxyListenerOptions,
+  type TlsReloadInfo,
 } from './backend.js';
 export {
   Admission,
@@ -31,7 +32,8 @@ export { Connection, type ConnectionId } from './connection/connection.js';
 export { Listener, type ListenerId, type AdmissionCheck, type AdmissionRequest } from './listen/listener.js';
 export { Connector, type ConnectorId } from './connect/connector.js';
 export { DEFAULT_LIMITS, type Limits, type FloodOptions } from './limits.js';
-export type { TlsInfo } from './transport/tls.js';
+export type { TlsInfo, TlsCertificateFacts, ClientTlsOptions, ServerTlsOptions, ClientCertMode } from './transport/tls.js';
+export { HandshakeBudget, HANDSHAKE_BUDGET_DEFAULTS, type HandshakeBudgetOptions } from './admission/handshake-budget.js';
 export type { TransportKind, Endpoint, IpEndpoint, UnixEndpoint, ProxyFacts } from './transport/transport.js';
 export { BINARY_PROTOCOL, TEXT_PROTOCOL, type WebSocketFacts, type WebSocketListenerOptions } from './transport/websocket.js';
 export {

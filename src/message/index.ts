@@ -6,3 +6,4 @@ export { parseSource, type IrcSourceParts } from './source.js';
 export { IRC_LIMITS, messageSizes, type IrcMessageSizes } from './limits.js';
 export { casefold, sameName, type Casemapping } from './casemap.js';
 export { matchMask } from './mask.js';
+export { stsValue, stsValueFor, type StsPolicy } from './sts.js';

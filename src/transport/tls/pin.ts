@@ -1,0 +1,60 @@
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import { IrcTlsError } from '../../errors.js';
+import { certFingerprints, formatPin, parseFingerprint, type Pin } from './fingerprint.js';
+
+/** A connector's TLS options: Node's, plus pinned fingerprints. */
+export interface ClientTlsOptions extends ConnectionOptions {
+  /**
+   * Accept the server's certificate when, and only when, its fingerprint is
+   * one of these (`sha256:<hex>` or `sha512:<hex>`, colons and case free):
+   * instead of a CA, as IRC server links and bouncers do. Self-signed
+   * certificates are fine; the host name is not checked. A mismatch fails
+   * with `ERR_TLS_FINGERPRINT`.
+   */
+  fingerprint?: string | readonly string[];
+}
+
+const PINS = Symbol('ircsock.pins');
+
+type Pinned = ConnectionOptions & { [PINS]?: readonly Pin[] };
+
+/**
+ * Node client options for a connector: with pins, Node's own chain and name
+ * checks are off (`rejectUnauthorized: false`) and {@link checkPinned} decides
+ * after the handshake, before a byte of IRC is written.
+ */
+export function clientTlsOptions(where: string, opts: ClientTlsOptions): ConnectionOptions {
+  const { fingerprint, ...rest } = opts;
+  const out: Pinned = { minVersion: 'TLSv1.2', ...rest };
+  if (fingerprint === undefined) return out;
+  const list = (typeof fingerprint === 'string' ? [fingerprint] : [...fingerprint]) as unknown[];
+  if (list.length === 0) throw new IrcTlsError(`${where}: tls.fingerprint is empty; give at least one 'sha256:<hex>'`);
+  out[PINS] = list.map((f) => parseFingerprint(`${where} tls.fingerprint`, f as string));
+  out.rejectUnauthorized = false;
+  return out;
+}
+
+/**
+ * After the handshake of a connector with pins: `undefined` when the peer's
+ * certificate matches one, else the `ERR_TLS_FINGERPRINT` error to fail with.
+ * Without pins, always `undefined` (Node has verified the chain and name).
+ */
+export function checkPinned(opts: ConnectionOptions | undefined, socket: TLSSocket): IrcTlsError | undefined {
+  const pins = (opts as Pinned | undefined)?.[PINS];
+  if (pins === undefined) return undefined;
+  const der = socket.getPeerX509Certificate()?.raw;
+  const fps = der === undefined ? undefined : certFingerprints(der);
+  if (fps !== undefined && pins.some((p) => fps[p.algorithm] === p.hex)) return undefined;
+  const expected = pins.map(formatPin);
+  const shown = (pins[0] as Pin).algorithm;
+  const actual = fps === undefined ? undefined : `${shown}:${fps[shown]}`;
+  return new IrcTlsError(
+    `the server's certificate ${actual === undefined ? '(none sent)' : actual} is not the pinned ${expected.join(' or ')}`,
+    { code: 'ERR_TLS_FINGERPRINT', expected, actual },
+  );
+}
+
+/** Whether a connector's options carry pins (its facts then say `authorized` when the pin matched). */
+export function isPinned(opts: ConnectionOptions | undefined): boolean {
+  return (opts as Pinned | undefined)?.[PINS] !== undefined;
+}
