@@ -7,7 +7,7 @@ import { readProxyHeader } from '../transport/proxy/read.js';
 import { StreamTransport } from '../transport/stream.js';
 import { tcpEndpoints } from '../transport/tcp.js';
 import { forwardedClient } from '../transport/forwarded.js';
-import { tlsInfo } from '../transport/tls.js';
+import { peerCertificate, tlsInfo } from '../transport/tls.js';
 import type { Endpoint, ProxyFacts, Transport } from '../transport/transport.js';
 import { WsTransport, type Upgraded } from '../transport/websocket.js';
 import type { Listener } from './listener.js';
@@ -216,7 +216,7 @@ export class AcceptPipeline {
       }
       a.secure = secure;
       secure?.on('error', noop);
-      if (acceptor.requireCert && secure?.getPeerX509Certificate() === undefined) {
+      if (acceptor.requireCert && secure !== undefined && peerCertificate(secure) === undefined) {
         this.#refuse(a, 'ERR_TLS_CLIENT_CERT', 'A client certificate is required');
         return;
       }

@@ -15,3 +15,4 @@ export { TlsAcceptor, type AcceptorOptions } from './tls/acceptor.js';
 export { FileWatch } from './tls/watch.js';
 export { clientTlsOptions, checkPinned, isPinned, type ClientTlsOptions } from './tls/pin.js';
 export { planServerTls, SERVER_ONLY_KEYS, type ServerTlsOptions, type ServerTlsPlan, type ClientCertMode } from './tls/server-options.js';
+export { peerCertificate } from './tls/peer-cert.js';

@@ -1,5 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import { certFingerprints } from './fingerprint.js';
+import { peerCertificate } from './peer-cert.js';
 
 /** TLS facts of a secure connection. */
 export interface TlsInfo {
@@ -31,7 +32,7 @@ export interface TlsInfo {
 }
 
 export function tlsInfo(socket: TLSSocket, authorized = socket.authorized): TlsInfo {
-  const x509 = socket.getPeerX509Certificate();
+  const x509 = peerCertificate(socket);
   const fps = x509 === undefined ? undefined : certFingerprints(x509.raw);
   const servername = (socket as TLSSocket & { servername?: string | false | null }).servername;
   const alpn = socket.alpnProtocol;

@@ -1,6 +1,7 @@
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { IrcTlsError } from '../../errors.js';
 import { certFingerprints, formatPin, parseFingerprint, type Pin } from './fingerprint.js';
+import { peerCertificate } from './peer-cert.js';
 
 /** A connector's TLS options: Node's, plus pinned fingerprints. */
 export interface ClientTlsOptions extends ConnectionOptions {
@@ -42,7 +43,7 @@ export function clientTlsOptions(where: string, opts: ClientTlsOptions): Connect
 export function checkPinned(opts: ConnectionOptions | undefined, socket: TLSSocket): IrcTlsError | undefined {
   const pins = (opts as Pinned | undefined)?.[PINS];
   if (pins === undefined) return undefined;
-  const der = socket.getPeerX509Certificate()?.raw;
+  const der = peerCertificate(socket)?.raw;
   const fps = der === undefined ? undefined : certFingerprints(der);
   if (fps !== undefined && pins.some((p) => fps[p.algorithm] === p.hex)) return undefined;
   const expected = pins.map(formatPin);
