@@ -27,12 +27,16 @@ export async function runRelay(argv: readonly string[]): Promise<number> {
   }
   // One line naming every listener, port 0 resolved: scripts and tests read it to find the relay.
   log(`listening on ${relay.listeners.map(describeListener).join(', ')}`);
+  // The fingerprint operators pin (server links, bouncers) and compare after a renewal.
+  const served = relay.listeners.find((l) => l.tls)?.tlsCertificates ?? [];
+  if (served.length > 0) log(`tls certificates: ${served.map((c) => `${c.name === '' ? 'default' : c.name} sha256:${c.sha256} (until ${c.validTo})`).join('; ')}`);
   const pages = relay.listeners.filter((l) => l.kind === 'ws' || l.kind === 'wss').map(pageUrl);
   if (pages.length > 0) log(`web chat page: ${pages.join(', ')}`);
   return stopOnSignal(relay);
 }
 
 function stopOnSignal(relay: Relay): Promise<number> {
+  let stopHangup = noop;
   return new Promise((resolve) => {
     let guard: NodeJS.Timeout | undefined;
     const cutOff = (): void => {
@@ -50,12 +54,24 @@ function stopOnSignal(relay: Relay): Promise<number> {
         clearTimeout(guard);
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        stopHangup();
         log('stopped');
         resolve(0);
       });
     };
+    // SIGHUP: read the certificates again (a renewal hook's `kill -HUP`); the events log the outcome.
+    const onHangup = (): void => {
+      void relay.backend.reloadTls().then(
+        (infos) => {
+          if (infos.length === 0) log('SIGHUP: no TLS certificates to reload');
+        },
+        noop,
+      );
+    };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    process.on('SIGHUP', onHangup);
+    stopHangup = () => process.off('SIGHUP', onHangup);
   });
 }
 
@@ -63,6 +79,10 @@ function stopOnSignal(relay: Relay): Promise<number> {
 function pageUrl(l: Listener): string {
   const host = l.addr === '0.0.0.0' || l.addr === '::' || l.addr === '' ? 'localhost' : l.addr;
   return `${l.kind === 'wss' ? 'https' : 'http'}://${endpoint(host, l.port)}/`;
+}
+
+function noop(): void {
+  // The failure was logged by the tlsReloadFailure handler.
 }
 
 function log(line: string): void {
