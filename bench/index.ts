@@ -10,6 +10,7 @@ import { main as fanoutBench } from './fanout.js';
 import { main as idleBench } from './idle.js';
 import { main as compressionBench } from './compression.js';
 import { main as relayBench } from './relay.js';
+import { main as tlsBench } from './tls.js';
 
 interface Step {
   name: string;
@@ -32,6 +33,8 @@ const STEPS: readonly Step[] = [
   { name: 'compression', run: compressionBench },
   // The relay demo server end to end (issue 4): fan-out, fixed-rate latency, idle memory vs the plain net relay.
   { name: 'relay', run: relayBench },
+  // TLS in operation (issue 11): handshakes/s beside node:tls, reload time and failures under load.
+  { name: 'tls', run: tlsBench },
 ];
 
 function splitOnly(argv: readonly string[]): { only: string | undefined; rest: string[] } {
