@@ -878,7 +878,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       );
     }
     const shared = this.#credentials !== undefined && (own === undefined || Object.keys(own).every((k) => SERVER_ONLY_KEYS.has(k)));
-    const credentials = shared ? (this.#credentials as TlsCredentials) : this.#newContext(where, plan, holder);
+    const credentials = shared ? (this.#credentials) : this.#newContext(where, plan, holder);
     const acceptorOpts = { ...plan.acceptor };
     if (Number.isFinite(limits.tlsHandshakeTimeout)) acceptorOpts.handshakeTimeout = limits.tlsHandshakeTimeout;
     return new TlsAcceptor(credentials, acceptorOpts, plan.requireCert);

@@ -32,7 +32,7 @@ async function start(): Promise<{ port: number; close: () => Promise<void>; relo
     server.on('tlsClientError', () => failures++);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;
-    return { port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+    return { port, close: () => new Promise((resolve) => server.close(() => { resolve(); })) };
   }
   const backend = new Backend({ tls: { key: keyPath, cert: certPath, minVersion: 'TLSv1.3' } });
   backend.on('listenerOpen', (conn) => {

@@ -61,7 +61,7 @@ export class HandshakeBudget {
     const int = (name: keyof HandshakeBudgetOptions, v: unknown, min: number, max: number, fallback: number): number => {
       if (v === undefined) return fallback;
       if (typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max) return v;
-      throw new IrcArgumentError('ERR_INVALID_OPTION', `handshakeBudget.${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `handshakeBudget.${name} must be an integer from ${min} to ${max}, got ${typeof v === 'number' ? String(v) : typeof v}`);
     };
     const d = HANDSHAKE_BUDGET_DEFAULTS;
     const exempt = options.exempt ?? d.exempt;

@@ -139,8 +139,8 @@ test('a broken or half-renewed pair keeps the old certificate and raises tlsRelo
   writeFileSync(first.certPath, '-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n');
   let failure = once(backend, 'tlsReloadFailure');
   await assert.rejects(backend.reloadTls(), (e: unknown) => e instanceof IrcTlsError && e.code === 'ERR_TLS_RELOAD' && e.file === first.certPath);
-  let [err, owner] = await failure;
-  assert.equal(err.file, first.certPath);
+  const [firstErr, owner] = await failure;
+  assert.equal(firstErr.file, first.certPath);
   assert.equal(owner, undefined);
   assert.equal(await servedNow(listener.port), first.fp);
 
@@ -149,7 +149,7 @@ test('a broken or half-renewed pair keeps the old certificate and raises tlsRelo
   renameSync(other.certPath, first.certPath);
   failure = once(backend, 'tlsReloadFailure');
   await assert.rejects(backend.reloadTls(), { code: 'ERR_TLS_RELOAD' });
-  [err] = await failure;
+  const [err] = await failure;
   assert.equal(err.file, first.certPath);
   assert.equal(await servedNow(listener.port), first.fp);
 

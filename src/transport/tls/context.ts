@@ -250,12 +250,12 @@ function buildOne(
   }
   let context: SecureContext;
   try {
-    context = tls.createSecureContext(options as SecureContextOptions);
+    context = tls.createSecureContext(options);
   } catch (err) {
     // Both parse on their own by now: what is left is a key that is not the certificate's (a half-renewed pair).
     const which = files.cert ?? files.key ?? files.pfx;
     return fail(`the key and certificate do not go together (or a TLS option is wrong) at`, which, err);
   }
   if (facts !== undefined) certificates.push(facts);
-  return { options: options as SecureContextOptions, context };
+  return { options: options, context };
 }

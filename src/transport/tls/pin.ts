@@ -15,9 +15,8 @@ export interface ClientTlsOptions extends ConnectionOptions {
   fingerprint?: string | readonly string[];
 }
 
-const PINS = Symbol('ircsock.pins');
-
-type Pinned = ConnectionOptions & { [PINS]?: readonly Pin[] };
+// The pins of each options object clientTlsOptions made: dial() hands that same object to checkPinned.
+const pinsOf = new WeakMap<ConnectionOptions, readonly Pin[]>();
 
 /**
  * Node client options for a connector: with pins, Node's own chain and name
@@ -26,11 +25,11 @@ type Pinned = ConnectionOptions & { [PINS]?: readonly Pin[] };
  */
 export function clientTlsOptions(where: string, opts: ClientTlsOptions): ConnectionOptions {
   const { fingerprint, ...rest } = opts;
-  const out: Pinned = { minVersion: 'TLSv1.2', ...rest };
+  const out: ConnectionOptions = { minVersion: 'TLSv1.2', ...rest };
   if (fingerprint === undefined) return out;
-  const list = (typeof fingerprint === 'string' ? [fingerprint] : [...fingerprint]) as unknown[];
+  const list: unknown[] = typeof fingerprint === 'string' ? [fingerprint] : [...fingerprint];
   if (list.length === 0) throw new IrcTlsError(`${where}: tls.fingerprint is empty; give at least one 'sha256:<hex>'`);
-  out[PINS] = list.map((f) => parseFingerprint(`${where} tls.fingerprint`, f as string));
+  pinsOf.set(out, list.map((f) => parseFingerprint(`${where} tls.fingerprint`, f as string)));
   out.rejectUnauthorized = false;
   return out;
 }
@@ -41,21 +40,21 @@ export function clientTlsOptions(where: string, opts: ClientTlsOptions): Connect
  * Without pins, always `undefined` (Node has verified the chain and name).
  */
 export function checkPinned(opts: ConnectionOptions | undefined, socket: TLSSocket): IrcTlsError | undefined {
-  const pins = (opts as Pinned | undefined)?.[PINS];
-  if (pins === undefined) return undefined;
+  const pins = opts === undefined ? undefined : pinsOf.get(opts);
+  const first = pins?.[0];
+  if (pins === undefined || first === undefined) return undefined;
   const der = peerCertificate(socket)?.raw;
   const fps = der === undefined ? undefined : certFingerprints(der);
   if (fps !== undefined && pins.some((p) => fps[p.algorithm] === p.hex)) return undefined;
   const expected = pins.map(formatPin);
-  const shown = (pins[0] as Pin).algorithm;
-  const actual = fps === undefined ? undefined : `${shown}:${fps[shown]}`;
+  const actual = fps === undefined ? undefined : `${first.algorithm}:${fps[first.algorithm]}`;
   return new IrcTlsError(
     `the server's certificate ${actual === undefined ? '(none sent)' : actual} is not the pinned ${expected.join(' or ')}`,
     { code: 'ERR_TLS_FINGERPRINT', expected, actual },
   );
 }
 
-/** Whether a connector's options carry pins (its facts then say `authorized` when the pin matched). */
+/** Whether a connector's options carry pins. */
 export function isPinned(opts: ConnectionOptions | undefined): boolean {
-  return (opts as Pinned | undefined)?.[PINS] !== undefined;
+  return opts !== undefined && pinsOf.has(opts);
 }
