@@ -42,7 +42,7 @@ export class TlsAcceptor implements TlsContextUser {
     credentials.subscribe(this);
   }
 
-  /** @internal A reload's new build: the next handshakes use it. */
+  /** A reload's new build: the next handshakes use it (called by its `TlsCredentials`). */
   use(built: BuiltContexts): void {
     this.#engine.setSecureContext(built.defaultOptions);
   }
