@@ -12,6 +12,7 @@ import { main as compressionBench } from './compression.js';
 import { main as relayBench } from './relay.js';
 import { main as linkBench } from './link.js';
 import { main as handoffBench } from './handoff.js';
+import { main as tlsBench } from './tls.js';
 
 interface Step {
   name: string;
@@ -38,6 +39,8 @@ const STEPS: readonly Step[] = [
   { name: 'link', run: linkBench },
   // Restarts (issue 13): hand-off time of 1,000 and 10,000 idle connections, and the longest wait a client saw.
   { name: 'handoff', run: handoffBench },
+  // TLS in operation (issue 11): handshakes/s beside node:tls, reload time and failures under load.
+  { name: 'tls', run: tlsBench },
 ];
 
 function splitOnly(argv: readonly string[]): { only: string | undefined; rest: string[] } {

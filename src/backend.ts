@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import type { ConnectionOptions, SecureContextOptions, TlsOptions } from 'node:tls';
 import { Admission, type AdmissionOptions } from './admission/admission.js';
+import { HandshakeBudget, type HandshakeBudgetOptions } from './admission/handshake-budget.js';
 import { CidrList } from './admission/cidr.js';
 import { Connector, type ConnectorHost, type ConnectorId, type ConnectorInit } from './connect/connector.js';
 import { Backoff, resolveReconnect, type ReconnectOption } from './connect/reconnect.js';
@@ -22,7 +22,17 @@ import type { IrcMessage, IrcMessageInit } from './message/message.js';
 import { checkDuration, checkFlood, checkKeys, checkPort, resolveLimits } from './options.js';
 import { encodeProxyHeader, type ProxyHeaderInit } from './transport/proxy/encode.js';
 import type { Transport } from './transport/transport.js';
-import { loadTlsFiles, TlsAcceptor } from './transport/tls.js';
+import {
+  clientTlsOptions,
+  loadTlsFiles,
+  planServerTls,
+  SERVER_ONLY_KEYS,
+  TlsAcceptor,
+  TlsCredentials,
+  type ClientTlsOptions,
+  type ServerTlsOptions,
+  type TlsCertificateFacts,
+} from './transport/tls.js';
 import { checkSocketMode, clearStaleSocket, setSocketMode } from './transport/unix.js';
 import { WsAcceptor, type WebSocketListenerOptions } from './transport/websocket.js';
 
@@ -64,10 +74,31 @@ export interface BackendEvents {
    * once the whole hand-off is done; restore the application's state here.
    */
   connectionAdopted: [conn: Connection, data: unknown];
+  /** New certificates are in use (by `reloadTls()` or the file watch); established connections kept theirs. */
+  tlsReload: [info: TlsReloadInfo];
+  /** A reload failed (`ERR_TLS_RELOAD`, `err.file` names the file): the old certificates stay in use. */
+  tlsReloadFailure: [err: IrcTlsError, listener: Listener | undefined];
 }
 
-/** Key and certificate: PEM text, Buffers, or file paths, in Node's own option names. */
-export type BackendTlsOptions = SecureContextOptions & Pick<TlsOptions, 'requestCert' | 'rejectUnauthorized' | 'handshakeTimeout' | 'ALPNProtocols'>;
+/** What a TLS reload swapped in. */
+export interface TlsReloadInfo {
+  /** The listener whose own context it was; `undefined` for the backend's (shared by `tls: true` listeners). */
+  listener: Listener | undefined;
+  /** `api`: `reloadTls()`; `watch`: the files changed on disk. */
+  trigger: 'api' | 'watch';
+  /** The certificates now served: the default (`name: ''`) and each SNI entry. */
+  certificates: readonly TlsCertificateFacts[];
+  /** Milliseconds to read and build everything. */
+  ms: number;
+}
+
+/**
+ * Key and certificate: PEM text, Buffers, or file paths, in Node's own option
+ * names; plus `sni` (more certificates by server name), `watch` (reload when
+ * the files change) and `clientCert` (request, require or verify client
+ * certificates). The minimum TLS version is 1.2 unless `minVersion` says otherwise.
+ */
+export type BackendTlsOptions = ServerTlsOptions;
 
 export interface BackendOptions {
   /** Always write the last parameter with a `:`. Default false: only when it needs one. */
@@ -136,6 +167,13 @@ export interface ListenerOptions {
   fd?: number;
   /** Serve a listening socket received from a predecessor process (a hand-off); as `fd`, no address options. */
   inherit?: InheritedListener;
+  /**
+   * On a TLS listener: failed or abandoned TLS handshakes allowed per client
+   * address (IPv6 by /64) in a window, before its next attempts are refused
+   * (`ERR_TLS_BUDGET`) without a handshake. On by default (see
+   * `HANDSHAKE_BUDGET_DEFAULTS`; loopback exempt); an instance may be shared; `false` turns it off.
+   */
+  handshakeBudget?: HandshakeBudgetOptions | HandshakeBudget | false;
 }
 
 /** Where a listener takes PROXY headers from. */
@@ -196,8 +234,11 @@ export interface ConnectorOptions {
    * name (with SNI). An object: Node's `tls.ConnectionOptions` — `ca`, `cert`,
    * `key`, `servername`, `rejectUnauthorized: false` to accept any certificate.
    * Over a Unix socket the name checked is `servername`, else `localhost`.
+   * `fingerprint: 'sha256:…'` (or a list) pins the server's certificate
+   * instead: accepted when, and only when, it matches (`ERR_TLS_FINGERPRINT`).
+   * The minimum TLS version is 1.2 unless `minVersion` says otherwise.
    */
-  tls?: boolean | ConnectionOptions;
+  tls?: boolean | ClientTlsOptions;
   /**
    * Send a PROXY protocol header first (before TLS): what a gateway or
    * bouncer uses to tell the server who its user really is. The server must
@@ -222,7 +263,7 @@ export type ConnectionTarget = ConnectionId | Connection;
 /** What `closeListener` accepts: an id, the listener, or the seed's address/port match. */
 export type ListenerTarget = ListenerId | Listener | { addr: string; port?: number } | { addr?: string; port: number };
 
-const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'path', 'mode', 'tls', 'proxy', 'websocket', 'idle', 'args', 'limits', 'backlog', 'admission', 'check', 'flood', 'fd', 'inherit'];
+const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'path', 'mode', 'tls', 'proxy', 'websocket', 'idle', 'args', 'limits', 'backlog', 'admission', 'check', 'flood', 'fd', 'inherit', 'handshakeBudget'];
 const PROXY_KEYS = ['from', 'timeout'];
 const WEBSOCKET_KEYS = ['path', 'origins', 'requireOrigin', 'forwardedFrom', 'perMessageDeflate', 'upgradeTimeout', 'pingInterval', 'onRequest'];
 const DEFAULT_UPGRADE_TIMEOUT = 10_000;
@@ -257,6 +298,9 @@ export class Backend extends EventEmitter<BackendEvents> {
   readonly #formatOpts: FormatOptions;
   readonly #limits: Limits;
   readonly #tls: BackendTlsOptions | undefined;
+  // The backend's context (`tls: true` listeners), and every context by who owns it (undefined: the backend).
+  readonly #credentials: TlsCredentials | undefined;
+  readonly #contexts = new Map<TlsCredentials, { owner: Listener | undefined }>();
   readonly #hooks: ConnectionHooks;
   readonly #pipelineHost: PipelineHost;
   #nextListenerId = 1;
@@ -277,7 +321,11 @@ export class Backend extends EventEmitter<BackendEvents> {
     checkKeys('new Backend()', opts, BACKEND_KEYS);
     this.#formatOpts = { colonify: opts.colonify ?? false };
     this.#limits = resolveLimits('new Backend()', DEFAULT_LIMITS, opts.limits);
-    this.#tls = opts.tls === undefined ? undefined : loadTlsFiles('new Backend()', opts.tls);
+    this.#tls = opts.tls;
+    if (opts.tls !== undefined) {
+      const plan = planServerTls('new Backend()', opts.tls);
+      if (plan.hasKey) this.#credentials = this.#newContext('new Backend()', plan, { owner: undefined });
+    }
     this.#hooks = {
       input: (c, m) => this.emit('input', c, m),
       inputError: (c, e) => {
@@ -418,10 +466,15 @@ export class Backend extends EventEmitter<BackendEvents> {
       throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'check' must be a function (req) => boolean | string | Promise<…>`);
     }
     let tlsAcceptor: TlsAcceptor | undefined;
+    let handshakeBudget: HandshakeBudget | undefined;
+    // Its own context's events name the listener, made below.
+    const holder: { owner: Listener | undefined } = { owner: undefined };
     if (secure) {
-      const tlsOpts = this.#serverTlsOptions(where, typeof opts.tls === 'object' ? opts.tls : undefined);
-      if (Number.isFinite(limits.tlsHandshakeTimeout)) tlsOpts.handshakeTimeout = limits.tlsHandshakeTimeout;
-      tlsAcceptor = new TlsAcceptor(tlsOpts);
+      tlsAcceptor = this.#acceptorFor(where, typeof opts.tls === 'object' ? opts.tls : undefined, limits, holder);
+      const budget = opts.handshakeBudget;
+      handshakeBudget = budget === false ? undefined : budget instanceof HandshakeBudget ? budget : new HandshakeBudget(budget ?? {});
+    } else if (opts.handshakeBudget !== undefined && opts.handshakeBudget !== false) {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'handshakeBudget' is for TLS listeners (with 'tls')`);
     }
     const config: ListenerConfig = {
       limits,
@@ -431,10 +484,11 @@ export class Backend extends EventEmitter<BackendEvents> {
       check: opts.check,
       flood: opts.flood === undefined || opts.flood === false ? undefined : checkFlood(where, opts.flood),
       tlsAcceptor,
+      handshakeBudget,
       proxy: checkProxy(where, opts.proxy),
       websocket: checkWebSocket(where, opts.websocket, limits),
     };
-    if (inherited) return this.#listenInherited(opts, config);
+    if (inherited) return this.#listenInherited(opts, config, holder);
     const server = net.createServer();
     const listener: Listener = new Listener({
       id: this.#nextListenerId++,
@@ -445,7 +499,9 @@ export class Backend extends EventEmitter<BackendEvents> {
       config,
       server,
       close: (l) => this.closeListener(l) > 0,
+      reloadTls: (l) => this.#reloadListenerTls(l),
     });
+    holder.owner = listener;
     const pipeline = new AcceptPipeline(listener, this.#pipelineHost);
     this.#pipelines.set(listener, pipeline);
     server.on('connection', (socket: Socket) => {
@@ -466,7 +522,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   /** A listener on a socket bound by someone else: systemd (`fd`) or a predecessor (`inherit`). */
-  async #listenInherited(opts: ListenerOptions, config: ListenerConfig): Promise<Listener> {
+  async #listenInherited(opts: ListenerOptions, config: ListenerConfig, holder: { owner: Listener | undefined }): Promise<Listener> {
     let server: net.Server;
     const inherit = opts.inherit;
     if (inherit !== undefined) {
@@ -493,7 +549,9 @@ export class Backend extends EventEmitter<BackendEvents> {
       config,
       server,
       close: (l) => this.closeListener(l) > 0,
+      reloadTls: (l) => this.#reloadListenerTls(l),
     });
+    holder.owner = listener;
     const pipeline = new AcceptPipeline(listener, this.#pipelineHost);
     this.#pipelines.set(listener, pipeline);
     const accept = (socket: Socket): void => {
@@ -624,6 +682,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       });
     } catch (err) {
       this.#pipelines.delete(listener);
+      this.#dropAcceptor(listener);
       this.emit('listenerFailure', listener, err as NodeJS.ErrnoException);
       throw err;
     }
@@ -672,6 +731,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     }
     for (const l of matched) {
       this.#listeners.delete(l.id);
+      this.#dropAcceptor(l);
       this.#closeServer(l, l.server);
       this.emit('listenerRemoved', l);
     }
@@ -736,7 +796,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'proxyHeader' must be { version: 1 | 2, source, destination, ... }`);
     }
     // Loaded and encoded now, so a file that cannot be read or a header that cannot be written throws at the call.
-    const clientTls = secure ? (opts.tls === true ? {} : loadTlsFiles(where, opts.tls as ConnectionOptions)) : undefined;
+    const clientTls = secure ? clientTlsOptions(where, opts.tls === true ? {} : loadTlsFiles(where, opts.tls as ClientTlsOptions)) : undefined;
     const proxyHeader = opts.proxyHeader === undefined ? undefined : encodeProxyHeader(opts.proxyHeader);
     const target = {
       host: path === undefined ? addr : undefined,
@@ -836,7 +896,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     const timeout = checkDuration(where, 'timeout', opts.timeout ?? DEFAULT_CONNECT_TIMEOUT);
     const idle = checkDuration(where, 'idle', opts.idle ?? 0, true);
     const limits = resolveLimits(where, this.#limits, opts.limits);
-    const clientTls = secure && typeof opts.tls === 'object' ? loadTlsFiles(where, opts.tls) : undefined;
+    const clientTls = secure ? clientTlsOptions(where, typeof opts.tls === 'object' ? loadTlsFiles(where, opts.tls) : {}) : undefined;
     const host = url.hostname.replace(/^\[|\]$/g, '');
     return this.#launch(
       {
@@ -1015,6 +1075,9 @@ export class Backend extends EventEmitter<BackendEvents> {
       });
     }
     for (const l of [...this.#listeners.values()]) this.closeListener(l);
+    // No file watch outlives the backend.
+    for (const creds of this.#contexts.keys()) creds.close();
+    this.#contexts.clear();
     for (const connector of [...this.#liveConnectors]) connector.abandon(reason, closedError('createConnector()'));
     for (const conn of [...this.#connections.values()]) conn.disconnect(reason);
     // Each leaves its pipeline on its 'close' (its admission count released), then shutdown may settle.
@@ -1060,21 +1123,94 @@ export class Backend extends EventEmitter<BackendEvents> {
     this.#spare = dirty;
   };
 
-  #serverTlsOptions(where: string, own: BackendTlsOptions | undefined): TlsOptions {
-    const base = this.#tls;
-    const merged: TlsOptions = {
-      // IRC servers ask for a client certificate (CertFP, SASL EXTERNAL) but do not require one.
-      requestCert: true,
-      rejectUnauthorized: false,
-      ...base,
-      ...(own === undefined ? {} : loadTlsFiles(where, own)),
-    };
-    if (merged.key === undefined && merged.pfx === undefined && merged.SNICallback === undefined) {
+  /**
+   * A TLS listener's acceptor: on the backend's context when the listener
+   * gives none of its own (only server options such as `clientCert` or
+   * `handshakeTimeout`), else on a context of its own built over the backend's options.
+   */
+  #acceptorFor(where: string, own: BackendTlsOptions | undefined, limits: Limits, holder: { owner: Listener | undefined }): TlsAcceptor {
+    const merged: BackendTlsOptions = { ...this.#tls, ...own };
+    const plan = planServerTls(where, merged);
+    if (!plan.hasKey) {
       throw new IrcTlsError(
         `${where}: a TLS listener needs a key and certificate: new Backend({ tls: { key, cert } }) or the listener's own tls option`,
       );
     }
-    return merged;
+    const shared = this.#credentials !== undefined && (own === undefined || Object.keys(own).every((k) => SERVER_ONLY_KEYS.has(k)));
+    const credentials = shared ? (this.#credentials) : this.#newContext(where, plan, holder);
+    const acceptorOpts = { ...plan.acceptor };
+    if (Number.isFinite(limits.tlsHandshakeTimeout)) acceptorOpts.handshakeTimeout = limits.tlsHandshakeTimeout;
+    return new TlsAcceptor(credentials, acceptorOpts, plan.requireCert);
+  }
+
+  #newContext(where: string, plan: ReturnType<typeof planServerTls>, holder: { owner: Listener | undefined }): TlsCredentials {
+    const credentials: TlsCredentials = new TlsCredentials(where, plan.spec, plan.watch, {
+      reloaded: (built, ms) => {
+        this.emit('tlsReload', { listener: holder.owner, trigger: 'watch', certificates: built.certificates, ms });
+      },
+      failed: (err) => this.emit('tlsReloadFailure', err, holder.owner),
+    });
+    this.#contexts.set(credentials, holder);
+    return credentials;
+  }
+
+  /** A listener stops: its acceptor no longer follows reloads, and a context of its own stops watching. */
+  #dropAcceptor(l: Listener): void {
+    const acceptor = l.config.tlsAcceptor;
+    if (acceptor === undefined) return;
+    acceptor.close();
+    if (acceptor.credentials !== this.#credentials) {
+      acceptor.credentials.close();
+      this.#contexts.delete(acceptor.credentials);
+    }
+  }
+
+  /**
+   * Reads every key and certificate file again and swaps in new contexts:
+   * the backend's and every open listener's own. Every context is built
+   * first; only when all succeeded are they swapped, so either every
+   * listener serves the new certificates or all keep the old ones.
+   * Established connections keep their session; the next handshakes get the
+   * new certificates. Resolves with one `tlsReload` info per context (each is
+   * also emitted); on failure emits `tlsReloadFailure` and rejects with the
+   * `IrcTlsError` (`ERR_TLS_RELOAD`, naming the file). Nobody has to handle the
+   * rejection for the process to go on.
+   */
+  reloadTls(): Promise<TlsReloadInfo[]> {
+    this.#assertOpen('reloadTls()');
+    const p = this.#reload([...this.#contexts.keys()]);
+    p.catch(noop);
+    return p;
+  }
+
+  #reloadListenerTls(l: Listener): Promise<TlsReloadInfo[]> {
+    this.#assertOpen('listener.reloadTls()');
+    const acceptor = l.config.tlsAcceptor;
+    if (acceptor === undefined) throw new IrcArgumentError('ERR_INVALID_ARG', 'listener.reloadTls(): this listener does not speak TLS');
+    const p = this.#reload([acceptor.credentials]);
+    p.catch(noop);
+    return p;
+  }
+
+  async #reload(contexts: readonly TlsCredentials[]): Promise<TlsReloadInfo[]> {
+    const started = performance.now();
+    const settled = await Promise.allSettled(contexts.map((c) => c.prepare()));
+    const failedAt = settled.findIndex((r) => r.status === 'rejected');
+    if (failedAt >= 0) {
+      const err = (settled[failedAt] as PromiseRejectedResult).reason as IrcTlsError;
+      const failed = contexts[failedAt] as TlsCredentials;
+      this.emit('tlsReloadFailure', err, this.#contexts.get(failed)?.owner);
+      throw err;
+    }
+    const ms = performance.now() - started;
+    const infos: TlsReloadInfo[] = [];
+    contexts.forEach((c, i) => {
+      const built = (settled[i] as PromiseFulfilledResult<Awaited<ReturnType<TlsCredentials['prepare']>>>).value;
+      c.commit(built);
+      infos.push({ listener: this.#contexts.get(c)?.owner, trigger: 'api', certificates: built.certificates, ms });
+    });
+    for (const info of infos) this.emit('tlsReload', info);
+    return infos;
   }
 
   #closeServer(listener: Listener, server: net.Server): void {

@@ -105,15 +105,37 @@ export class IrcZlibError extends IrcsockError {
   }
 }
 
+export type IrcTlsCode = 'ERR_TLS_CONFIG' | 'ERR_TLS_RELOAD' | 'ERR_TLS_FINGERPRINT';
+
+export interface IrcTlsErrorOptions extends IrcsockErrorOptions {
+  /** Default `ERR_TLS_CONFIG`. */
+  code?: IrcTlsCode;
+  /** The key or certificate file at fault, when it was a file. */
+  file?: string;
+  /** `ERR_TLS_FINGERPRINT`: the pinned fingerprints (`sha256:…`/`sha512:…`, lower-case hex). */
+  expected?: readonly string[];
+  /** `ERR_TLS_FINGERPRINT`: the peer certificate's fingerprint (`sha256:…`), or `undefined` when it sent none. */
+  actual?: string;
+}
+
 /**
- * A TLS setup that cannot work (no key or certificate, an unreadable file).
+ * A TLS setup that cannot work (no key or certificate, an unreadable file:
+ * `ERR_TLS_CONFIG`), a reload that failed and left the old certificates in
+ * place (`ERR_TLS_RELOAD`, with `file`), or a pinned peer whose certificate
+ * is not the pinned one (`ERR_TLS_FINGERPRINT`, with `expected` and `actual`).
  * TLS failures on the wire keep Node's own codes (`ERR_TLS_CERT_ALTNAME_INVALID`, …).
  */
 export class IrcTlsError extends IrcsockError {
-  declare readonly code: 'ERR_TLS_CONFIG';
+  declare readonly code: IrcTlsCode;
+  readonly file: string | undefined;
+  readonly expected: readonly string[] | undefined;
+  readonly actual: string | undefined;
 
-  constructor(message: string, options?: IrcsockErrorOptions) {
-    super('ERR_TLS_CONFIG', message, options);
+  constructor(message: string, options: IrcTlsErrorOptions = {}) {
+    super(options.code ?? 'ERR_TLS_CONFIG', message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.file = options.file;
+    this.expected = options.expected;
+    this.actual = options.actual;
   }
 }
 

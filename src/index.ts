@@ -14,6 +14,7 @@ export {
   type ConnectionRefusal,
   type TlsFailurePeer,
   type ProxyListenerOptions,
+  type TlsReloadInfo,
 } from './backend.js';
 export {
   Admission,
@@ -57,7 +58,8 @@ export {
   type AdoptResult,
 } from './handoff/index.js';
 export { DEFAULT_LIMITS, type Limits, type FloodOptions } from './limits.js';
-export type { TlsInfo } from './transport/tls.js';
+export type { TlsInfo, TlsCertificateFacts, ClientTlsOptions, ServerTlsOptions, ClientCertMode } from './transport/tls.js';
+export { HandshakeBudget, HANDSHAKE_BUDGET_DEFAULTS, type HandshakeBudgetOptions } from './admission/handshake-budget.js';
 export type { TransportKind, Endpoint, IpEndpoint, UnixEndpoint, ProxyFacts } from './transport/transport.js';
 export { BINARY_PROTOCOL, TEXT_PROTOCOL, type WebSocketFacts, type WebSocketListenerOptions } from './transport/websocket.js';
 export {

@@ -4,7 +4,7 @@ import tls, { type ConnectionOptions } from 'node:tls';
 import type { Limits } from '../limits.js';
 import { StreamTransport } from '../transport/stream.js';
 import { tcpEndpoints } from '../transport/tcp.js';
-import { tlsInfo } from '../transport/tls.js';
+import { checkPinned, tlsInfo } from '../transport/tls.js';
 import { BINARY_PROTOCOL, TEXT_PROTOCOL, WsTransport } from '../transport/websocket.js';
 import { WebSocket } from 'ws';
 import { socksHandshake, type SocksOptions } from './socks.js';
@@ -50,6 +50,12 @@ export function dial(target: DialTarget, done: (err: Error | undefined, transpor
   };
   const opened = (s: Socket): void => {
     if (settled) return;
+    // A pinned peer: its certificate decides, before a byte of IRC is written.
+    const mismatch = s instanceof tls.TLSSocket ? checkPinned(target.tls, s) : undefined;
+    if (mismatch !== undefined) {
+      fail(mismatch);
+      return;
+    }
     settled = true;
     s.off('error', fail);
     done(undefined, transportOf(target, s));
@@ -190,6 +196,11 @@ export function dialWebSocket(target: WebSocketDialTarget, done: (err: Error | u
   ws.once('error', fail);
   ws.once('open', () => {
     if (settled) return;
+    const mismatch = socket instanceof tls.TLSSocket ? checkPinned(target.tls, socket) : undefined;
+    if (mismatch !== undefined) {
+      fail(mismatch);
+      return;
+    }
     settled = true;
     ws.off('error', fail);
     const s = socket as Socket;

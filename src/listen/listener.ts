@@ -1,8 +1,9 @@
 import type { Server } from 'node:net';
 import type { Admission } from '../admission/admission.js';
+import type { HandshakeBudget } from '../admission/handshake-budget.js';
 import type { CidrList } from '../admission/cidr.js';
 import type { FloodOptions, Limits } from '../limits.js';
-import type { TlsAcceptor, TlsInfo } from '../transport/tls.js';
+import type { TlsAcceptor, TlsCertificateFacts, TlsInfo } from '../transport/tls.js';
 import type { WebSocketFacts, WsAcceptor } from '../transport/websocket.js';
 import type { Endpoint, ProxyFacts } from '../transport/transport.js';
 
@@ -40,6 +41,8 @@ export interface ListenerConfig {
   readonly check: AdmissionCheck | undefined;
   readonly flood: FloodOptions | undefined;
   readonly tlsAcceptor: TlsAcceptor | undefined;
+  /** Failed TLS handshakes allowed per address, on a TLS listener. */
+  readonly handshakeBudget: HandshakeBudget | undefined;
   /** Trusted PROXY sources and the header deadline, when the listener requires a header. */
   readonly proxy: { readonly from: CidrList; readonly timeout: number } | undefined;
   /** The WebSocket upgrade stage, on a WebSocket listener. */
@@ -83,6 +86,7 @@ export class Listener {
   /** @internal */
   readonly server: Server;
   readonly #close: (l: Listener) => boolean;
+  readonly #reloadTls: (l: Listener) => Promise<unknown>;
 
   /** @internal */
   constructor(init: {
@@ -94,6 +98,7 @@ export class Listener {
     config: ListenerConfig;
     server: Server;
     close: (l: Listener) => boolean;
+    reloadTls: (l: Listener) => Promise<unknown>;
   }) {
     const c = init.config;
     this.id = init.id;
@@ -111,6 +116,23 @@ export class Listener {
     this.config = c;
     this.server = init.server;
     this.#close = init.close;
+    this.#reloadTls = init.reloadTls;
+  }
+
+  /**
+   * Reads this listener's key and certificate files again and swaps in the
+   * new context for the next handshakes (the backend's shared one for a
+   * `tls: true` listener: every listener on it changes). Resolves with the
+   * `tlsReload` info, rejects with `ERR_TLS_RELOAD` (the old context stays).
+   * Throws `ERR_INVALID_ARG` on a listener without TLS.
+   */
+  reloadTls(): Promise<unknown> {
+    return this.#reloadTls(this);
+  }
+
+  /** The certificates a TLS listener serves now (default first, then SNI entries); `[]` without TLS. */
+  get tlsCertificates(): readonly TlsCertificateFacts[] {
+    return this.config.tlsAcceptor?.credentials.current.certificates ?? [];
   }
 
   /** Stops listening; connections it accepted stay up. False when it was already closed. */

@@ -7,7 +7,7 @@ import { readProxyHeader } from '../transport/proxy/read.js';
 import { StreamTransport } from '../transport/stream.js';
 import { tcpEndpoints } from '../transport/tcp.js';
 import { forwardedClient } from '../transport/forwarded.js';
-import { tlsInfo } from '../transport/tls.js';
+import { peerCertificate, tlsInfo } from '../transport/tls.js';
 import type { Endpoint, ProxyFacts, Transport } from '../transport/transport.js';
 import { WsTransport, type Upgraded } from '../transport/websocket.js';
 import type { Listener } from './listener.js';
@@ -24,8 +24,10 @@ export interface ConnectionRefusal {
   /**
    * `ERR_DENIED`, `ERR_NOT_ALLOWED`, `ERR_THROTTLED`, `ERR_TOO_MANY_PER_IP`,
    * `ERR_TOO_MANY_TOTAL`, `ERR_INVALID_ADDRESS`, `ERR_CHECK_REFUSED`,
-   * `ERR_CHECK_FAILED`, or a PROXY code (`ERR_PROXY_UNTRUSTED`,
-   * `ERR_PROXY_INVALID`, `ERR_PROXY_TIMEOUT`, `ERR_PROXY_CRC`).
+   * `ERR_CHECK_FAILED`, a PROXY code (`ERR_PROXY_UNTRUSTED`,
+   * `ERR_PROXY_INVALID`, `ERR_PROXY_TIMEOUT`, `ERR_PROXY_CRC`), `ERR_TLS_BUDGET`
+   * (too many failed TLS handshakes from the address) or `ERR_TLS_CLIENT_CERT`
+   * (a listener with `clientCert: 'require'`, a peer without one).
    */
   code: string;
   reason: string;
@@ -170,6 +172,12 @@ export class AcceptPipeline {
   }
 
   #admit(a: Arrival): void {
+    // Before admission counts it: a peer out of handshake budget costs an accept and a close, nothing more.
+    const budget = this.#listener.config.handshakeBudget;
+    if (budget !== undefined && 'address' in a.peer && !budget.allows(a.peer.address)) {
+      this.#refuse(a, 'ERR_TLS_BUDGET', 'Too many failed TLS handshakes');
+      return;
+    }
     const admission = this.#listener.admission;
     if (admission !== undefined) {
       const verdict = 'address' in a.peer ? admission.admit(a.peer.address) : admission.admitLocal();
@@ -194,6 +202,7 @@ export class AcceptPipeline {
         // Reported even when the raw socket has closed already (a client that
         // hung up mid-handshake); not during shutdown, which cut them short.
         if (!this.#host.closing) {
+          if ('address' in a.peer) this.#listener.config.handshakeBudget?.failed(a.peer.address);
           const peer: TlsFailurePeer = addrPort(a.peer);
           if (a.proxy !== undefined) peer.proxy = a.proxy;
           this.#host.tlsFailed(this.#listener, err, peer);
@@ -207,6 +216,10 @@ export class AcceptPipeline {
       }
       a.secure = secure;
       secure?.on('error', noop);
+      if (acceptor.requireCert && secure !== undefined && peerCertificate(secure) === undefined) {
+        this.#refuse(a, 'ERR_TLS_CLIENT_CERT', 'A client certificate is required');
+        return;
+      }
       this.#upgrade(a);
     });
   }

@@ -18,3 +18,4 @@ export {
 } from './isupport.js';
 export { decodeCtcp, encodeCtcp, isCtcp, type Ctcp } from './ctcp.js';
 export { isValidNick, isValidChannel, isValidHostname, type NameRules } from './names.js';
+export { stsValue, stsValueFor, type StsPolicy } from './sts.js';

@@ -68,3 +68,35 @@ export function wrongNameCert(): TestCert {
 export function clientCert(): TestCert {
   return make('client', 'client.test', 'DNS:client.test');
 }
+
+/**
+ * A certificate made into `dir` as `<name>.key` and `<name>.crt` (not
+ * cached: every call makes a new key). For reload tests, which need a new
+ * certificate each time, and for SNI names.
+ */
+export function makeCertIn(dir: string, name: string, cn: string, san = `DNS:${cn}`): { key: string; cert: string; keyPath: string; certPath: string } {
+  const keyPath = path.join(dir, `${name}.key`);
+  const certPath = path.join(dir, `${name}.crt`);
+  // prettier-ignore
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${san}`,
+    '-keyout', keyPath, '-out', certPath,
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return { key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8'), keyPath, certPath };
+}
+
+/** A temporary directory removed when the process exits. */
+export function tempDir(label: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), `ircsock-${label}-`));
+  dirs.add(dir);
+  return dir;
+}
+
+/** What `openssl x509 -fingerprint` says, as CertFP: lower-case hex without colons. */
+export function opensslFingerprint(certPath: string, algorithm: 'sha256' | 'sha512'): string {
+  const out = execFileSync('openssl', ['x509', '-noout', '-fingerprint', `-${algorithm}`, '-in', certPath], { encoding: 'utf8' });
+  const m = /Fingerprint=([0-9A-F:]+)/i.exec(out);
+  if (m === null) throw new Error(`openssl printed no fingerprint: ${out}`);
+  return (m[1] as string).replace(/:/g, '').toLowerCase();
+}

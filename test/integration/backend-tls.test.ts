@@ -56,7 +56,7 @@ for (const form of ['PEM text', 'file paths'] as const) {
     }
     assert.equal(client.tls?.authorized, true);
     assert.equal(server.tls?.fingerprint, undefined, 'no client certificate, no fingerprint');
-    assert.match(client.tls.fingerprint ?? '', /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, "the server certificate's SHA-256");
+    assert.match(client.tls.fingerprint ?? '', /^[0-9a-f]{64}$/, "the server certificate's SHA-256");
     await roundTrip(backend, client, server);
     await roundTrip(backend, server, client);
     await backend.shutdown();
@@ -75,7 +75,7 @@ test('host names: localhost is verified by name (SNI), ::1 and 127.0.0.1 by IP S
 test('a client certificate gives the server side its SHA-256 fingerprint (CertFP)', async () => {
   const backend = new Backend({ tls: { key: good.key, cert: good.cert } });
   const { client, server } = await pair(backend, { ca: good.cert, key: mine.key, cert: mine.certPath });
-  assert.match(server.tls?.fingerprint ?? '', /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  assert.match(server.tls?.fingerprint ?? '', /^[0-9a-f]{64}$/);
   // Self-signed and not in any CA list: presented, fingerprinted, not authorized.
   assert.equal(server.tls?.authorized, false);
   assert.notEqual(server.tls.fingerprint, client.tls?.fingerprint);

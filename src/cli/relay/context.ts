@@ -19,6 +19,11 @@ export interface RelayConfig {
   idle: number;
   /** Where connect/disconnect lines go. */
   log: (line: string) => void;
+  /**
+   * The STS policy advertised in `CAP LS 302`: `port=` (the first TLS
+   * listener's) on plain TCP, `duration=` on TLS. Undefined: none.
+   */
+  sts?: { port: number | undefined; duration: number };
 }
 
 /**

@@ -29,6 +29,14 @@ Options:
                            needs --tls-cert and --tls-key
   --tls-cert FILE          certificate chain, PEM
   --tls-key FILE           private key, PEM
+  --tls-sni NAME:CERT:KEY  another certificate for clients asking for NAME (SNI;
+                           an exact name or *.example.net); repeatable
+  --no-tls-watch           do not reload the certificates when their files
+                           change (certbot and lego renewals are followed by
+                           default); SIGHUP reloads them either way
+  --sts-duration SECONDS   advertise IRCv3 STS: on plain connections the first
+                           --tls-listen port, on TLS ones this duration (0
+                           withdraws the policy); needs --tls-listen
   --unix-listen PATH       listen on a Unix-domain socket (repeatable); a stale
                            socket file is replaced, a live one never. Its clients
                            have no address: their host is 'localhost'
@@ -92,6 +100,9 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
         'tls-listen': { type: 'string', multiple: true },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        'tls-sni': { type: 'string', multiple: true },
+        'no-tls-watch': { type: 'boolean' },
+        'sts-duration': { type: 'string' },
         'unix-listen': { type: 'string', multiple: true },
         'unix-mode': { type: 'string' },
         'proxy-listen': { type: 'string', multiple: true },
@@ -156,6 +167,19 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
       options.tlsKey = readable('--tls-key', key);
     } else if (cert !== undefined || key !== undefined) {
       throw new Error('--tls-cert and --tls-key go with --tls-listen or --proxy-tls-listen or --wss-listen HOST:PORT');
+    }
+    const sni = values['tls-sni'];
+    const noWatch = values['no-tls-watch'] === true;
+    if ((sni !== undefined || noWatch) && tlsFlag === undefined) {
+      throw new Error(`${sni !== undefined ? '--tls-sni' : '--no-tls-watch'} goes with --tls-listen, --proxy-tls-listen or --wss-listen HOST:PORT`);
+    }
+    if (sni !== undefined) options.tlsSni = sni.map(parseSni);
+    if (noWatch) options.tlsWatch = false;
+    const sts = values['sts-duration'];
+    if (sts !== undefined) {
+      if (options.tlsListen === undefined) throw new Error('--sts-duration needs --tls-listen HOST:PORT (the port STS sends clients to)');
+      if (!/^\d+$/.test(sts) || Number(sts) > 2 ** 31) throw new Error(`--sts-duration ${JSON.stringify(sts)}: give whole seconds, e.g. 2592000 (30 days), or 0 to withdraw`);
+      options.stsDuration = Number(sts);
     }
     if (values.name !== undefined) {
       if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(values.name) || !values.name.includes('.')) {
@@ -298,6 +322,20 @@ function parseTrusted(option: string, text: string): string {
     throw err;
   }
   return text.trim();
+}
+
+/** `NAME:CERT:KEY`: the name has no colon; the key file is after the last one. */
+function parseSni(text: string): { name: string; cert: string; key: string } {
+  const first = text.indexOf(':');
+  const last = text.lastIndexOf(':');
+  if (first <= 0 || last <= first + 1 || last === text.length - 1) {
+    throw new Error(`--tls-sni ${JSON.stringify(text)}: expected NAME:CERT:KEY, e.g. irc.example.net:/etc/irc/irc.crt:/etc/irc/irc.key`);
+  }
+  const name = text.slice(0, first);
+  if (!/^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/.test(name)) {
+    throw new Error(`--tls-sni ${JSON.stringify(text)}: ${JSON.stringify(name)} is not a server name like irc.example.net or *.example.net`);
+  }
+  return { name, cert: readable('--tls-sni', text.slice(first + 1, last)), key: readable('--tls-sni', text.slice(last + 1)) };
 }
 
 function readable(option: string, file: string): string {

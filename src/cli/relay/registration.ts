@@ -1,6 +1,6 @@
 /** Registration: CAP negotiation, NICK, USER, and the welcome burst. */
 import type { IrcMessage } from '../../index.js';
-import { casefold } from '../../index.js';
+import { casefold, stsValueFor } from '../../index.js';
 import { CHANNELLEN, NICKLEN, SOFTWARE, TOPICLEN, USERLEN, type RelayContext } from './context.js';
 import { deliverToClients } from './fanout.js';
 import { CAPS, type Client } from './state.js';
@@ -21,7 +21,7 @@ export function cap(ctx: RelayContext, client: Client, msg: IrcMessage): void {
     case 'LS':
       // CAP LS (any version) holds registration until CAP END, as the spec asks.
       if (!client.registered) client.capNegotiating = true;
-      reply('LS', CAP_LS);
+      reply('LS', capLs(ctx, client, Number(msg.params[1] ?? '0')));
       return;
     case 'LIST':
       reply('LIST', [...CAPS].filter(([, bit]) => client.has(bit)).map(([name]) => name).join(' '));
@@ -58,6 +58,19 @@ export function cap(ctx: RelayContext, client: Client, msg: IrcMessage): void {
     default:
       ctx.reply(client, '410', sub === '' ? '*' : sub, 'Invalid CAP command');
   }
+}
+
+/**
+ * `CAP LS`, with `sts` for clients of `CAP LS 302` (the only ones that see
+ * values) on plain TCP and TLS connections: a WebSocket's browser has its own
+ * HSTS, and a PROXY listener's client may have come through a TLS terminator.
+ */
+function capLs(ctx: RelayContext, client: Client, version: number): string {
+  const sts = ctx.config.sts;
+  const kind = client.conn.kind;
+  if (sts === undefined || !(version >= 302) || (kind !== 'tcp' && kind !== 'tls') || client.conn.proxy !== undefined) return CAP_LS;
+  const value = stsValueFor(kind === 'tls', sts);
+  return value === undefined ? CAP_LS : `${CAP_LS} sts=${value}`;
 }
 
 function setCaps(client: Client, caps: number): void {

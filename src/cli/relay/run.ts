@@ -32,6 +32,9 @@ export async function runRelay(argv: readonly string[]): Promise<number> {
   }
   // One line naming every listener, port 0 resolved: scripts and tests read it to find the relay.
   log(`listening on ${relay.listeners.map(describeListener).join(', ')}`);
+  // The fingerprint operators pin (server links, bouncers) and compare after a renewal.
+  const served = relay.listeners.find((l) => l.tls)?.tlsCertificates ?? [];
+  if (served.length > 0) log(`tls certificates: ${served.map((c) => `${c.name === '' ? 'default' : c.name} sha256:${c.sha256} (until ${c.validTo})`).join('; ')}`);
   const pages = relay.listeners.filter((l) => l.kind === 'ws' || l.kind === 'wss').map(pageUrl);
   if (pages.length > 0) log(`web chat page: ${pages.join(', ')}`);
   if (handoff !== undefined) log(`took over from pid ${process.ppid}: ${relay.clientCount} clients`);
@@ -40,6 +43,7 @@ export async function runRelay(argv: readonly string[]): Promise<number> {
 }
 
 function stopOnSignal(relay: Relay, argv: readonly string[]): Promise<number> {
+  let stopHangup = noop;
   return new Promise((resolve) => {
     let guard: NodeJS.Timeout | undefined;
     let handingOff = false;
@@ -66,6 +70,7 @@ function stopOnSignal(relay: Relay, argv: readonly string[]): Promise<number> {
             process.off('SIGINT', onSignal);
             process.off('SIGTERM', onSignal);
             process.off('SIGUSR2', onHandoff);
+            stopHangup();
             log('drained; exiting');
             if (child.connected) child.disconnect();
             child.unref();
@@ -97,12 +102,24 @@ function stopOnSignal(relay: Relay, argv: readonly string[]): Promise<number> {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         process.off('SIGUSR2', onHandoff);
+        stopHangup();
         log('stopped');
         resolve(0);
       });
     };
+    // SIGHUP: read the certificates again (a renewal hook's `kill -HUP`); the events log the outcome.
+    const onHangup = (): void => {
+      void relay.backend.reloadTls().then(
+        (infos) => {
+          if (infos.length === 0) log('SIGHUP: no TLS certificates to reload');
+        },
+        noop,
+      );
+    };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    process.on('SIGHUP', onHangup);
+    stopHangup = () => process.off('SIGHUP', onHangup);
   });
 }
 
@@ -110,6 +127,10 @@ function stopOnSignal(relay: Relay, argv: readonly string[]): Promise<number> {
 function pageUrl(l: Listener): string {
   const host = l.addr === '0.0.0.0' || l.addr === '::' || l.addr === '' ? 'localhost' : l.addr;
   return `${l.kind === 'wss' ? 'https' : 'http'}://${endpoint(host, l.port)}/`;
+}
+
+function noop(): void {
+  // The failure was logged by the tlsReloadFailure handler.
 }
 
 function log(line: string): void {

@@ -63,6 +63,14 @@ export interface RelayOptions {
   /** Certificate and key: file paths or PEM text. */
   tlsCert?: string;
   tlsKey?: string;
+  /** More certificates by server name (SNI): exact names or `*.example.net`. */
+  tlsSni?: readonly { name: string; cert: string; key: string }[];
+  /** Reload the certificates when their files change on disk. Default true when they are files. */
+  tlsWatch?: boolean;
+  /** Milliseconds the file watch waits for a renewal to settle. Default 1000. */
+  tlsWatchDebounce?: number;
+  /** Advertise IRCv3 STS for this many seconds (needs a TLS listener; 0 withdraws the policy). */
+  stsDuration?: number;
   /** Server name, the source of numerics. Default `ircsock.relay`. */
   name?: string;
   /** `NETWORK=` in 005. Default `ircsock`. */
@@ -165,9 +173,18 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   if (opts.proxyFrom !== undefined && proxyListen.length + proxyTlsListen.length === 0) {
     throw new Error('proxyFrom goes with proxyListen or proxyTlsListen');
   }
+  if (opts.stsDuration !== undefined && tlsListen.length === 0) throw new Error('stsDuration needs a TLS listener (tlsListen)');
+  const sni = Object.fromEntries((opts.tlsSni ?? []).map((e) => [e.name, { cert: e.cert, key: e.key }]));
   const backend = new Backend({
     limits: opts.limits,
-    tls: secure ? { cert: opts.tlsCert, key: opts.tlsKey } : undefined,
+    tls: secure
+      ? {
+          cert: opts.tlsCert,
+          key: opts.tlsKey,
+          ...(opts.tlsSni === undefined ? {} : { sni }),
+          ...(opts.tlsWatch === false ? {} : { watch: { debounce: opts.tlsWatchDebounce ?? 1_000 } }),
+        }
+      : undefined,
   });
   const log = opts.log ?? noop;
   const idle = opts.idle ?? DEFAULT_IDLE;
@@ -226,6 +243,10 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   } catch (err) {
     await backend.shutdown();
     throw err;
+  }
+  if (opts.stsDuration !== undefined) {
+    const tlsPort = listeners.find((l) => l.kind === 'tls' && !l.proxy)?.port;
+    ctx.config.sts = { port: tlsPort, duration: opts.stsDuration };
   }
   return finish();
 
@@ -411,6 +432,17 @@ function wire(ctx: RelayContext, network: Network | undefined): void {
     // OpenSSL's messages end with a newline: one log record, one line.
     const why = err.message.trim().replace(/\s*\n\s*/g, ' ');
     log(`tls handshake failed from ${endpoint(peer.addr ?? '?', peer.port ?? 0)} on ${describeListener(listener)}: ${why}`);
+  });
+
+  backend.on('tlsReload', (info) => {
+    const certs = info.certificates.map((c) => `${c.name === '' ? 'default' : c.name} sha256:${c.sha256} (${c.subject}, until ${c.validTo})`);
+    const whose = info.listener === undefined ? '' : ` on ${describeListener(info.listener)}`;
+    log(`tls reloaded (${info.trigger})${whose} in ${info.ms.toFixed(1)} ms: ${certs.join('; ')}`);
+  });
+
+  backend.on('tlsReloadFailure', (err, listener) => {
+    const whose = listener === undefined ? '' : ` on ${describeListener(listener)}`;
+    log(`tls reload failed${whose}: ${err.message.trim().replace(/\s*\n\s*/g, ' ')} (${err.code})`);
   });
 
   backend.on('connectionRefused', (refusal) => {
