@@ -59,6 +59,7 @@ export {
 } from './handoff/index.js';
 export { DEFAULT_LIMITS, type Limits, type FloodOptions } from './limits.js';
 export type { TlsInfo, TlsCertificateFacts, ClientTlsOptions, ServerTlsOptions, ClientCertMode } from './transport/tls.js';
+export { parseFingerprint, formatPin, type Pin, type FingerprintAlgorithm } from './transport/tls.js';
 export { HandshakeBudget, HANDSHAKE_BUDGET_DEFAULTS, type HandshakeBudgetOptions } from './admission/handshake-budget.js';
 export type { TransportKind, Endpoint, IpEndpoint, UnixEndpoint, ProxyFacts } from './transport/transport.js';
 export { BINARY_PROTOCOL, TEXT_PROTOCOL, type WebSocketFacts, type WebSocketListenerOptions } from './transport/websocket.js';

@@ -5,6 +5,7 @@
  * log says whether it compressed the link.
  */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, test } from 'node:test';
 import { startRelay, type Relay, type RelayOptions } from '../../src/cli/relay/server.js';
@@ -25,6 +26,8 @@ afterEach(async () => {
 
 interface Logged {
   relay: Relay;
+  /** Every log line so far. */
+  lines: readonly string[];
   logged(re: RegExp): Promise<string>;
 }
 
@@ -44,6 +47,7 @@ async function relay(opts: RelayOptions): Promise<Logged> {
   cleanups.push(() => r.close());
   return {
     relay: r,
+    lines,
     async logged(re) {
       const seen = lines.find((l) => re.test(l));
       if (seen !== undefined) return seen;
@@ -91,7 +95,7 @@ async function chat(ng: Ngircd, r: Logged): Promise<void> {
 describe('relay linked to ngIRCd', { skip }, () => {
   for (const tls of [false, true]) {
     for (const compress of [true, false]) {
-      const label = `${tls ? 'TLS' : 'plain'}, ${compress ? 'compressed' : 'uncompressed'}`;
+      const label = `${tls ? (compress ? 'TLS pinned by fingerprint' : 'TLS verified by CA') : 'plain'}, ${compress ? 'compressed' : 'uncompressed'}`;
       const why = tls && !features.ssl ? 'ngIRCd built without SSL' : compress && !features.zlib ? 'ngIRCd built without zlib' : false;
       test(label, { skip: why }, async () => {
         const cert = tls ? localhostCert() : undefined;
@@ -103,7 +107,8 @@ describe('relay linked to ngIRCd', { skip }, () => {
         const r = await relay({
           name: 'relay.test',
           links: [{ name: 'ng.test', host: '127.0.0.1', port: tls ? (ng.tlsPort as number) : ng.port }],
-          linkTls: cert === undefined ? undefined : { ca: cert.cert },
+          // ngIRCd's certificate trusted two ways: by a CA (here, itself), and pinned by its SHA-256 fingerprint.
+          linkTls: cert === undefined ? undefined : compress ? { fingerprint: `sha256:${new X509Certificate(cert.cert).fingerprint256}` } : { ca: cert.cert },
           linkCompress: compress,
         });
         const up = await r.logged(/link ng\.test up/);
@@ -117,6 +122,22 @@ describe('relay linked to ngIRCd', { skip }, () => {
       });
     }
   }
+
+  test('a link pinned to another fingerprint never comes up: the relay logs ERR_TLS_FINGERPRINT and tries again', { skip: features.ssl ? false : 'ngIRCd built without SSL' }, async () => {
+    const cert = localhostCert();
+    const ng = await ngircd({
+      name: 'ng.test',
+      servers: [{ name: 'relay.test', password: PASSWORD, passive: true }],
+      tls: { certPath: cert.certPath, keyPath: cert.keyPath },
+    });
+    const r = await relay({
+      name: 'relay.test',
+      links: [{ name: 'ng.test', host: '127.0.0.1', port: ng.tlsPort as number }],
+      linkTls: { fingerprint: `sha256:${'ab'.repeat(32)}` },
+    });
+    await r.logged(/link ng\.test to .*ERR_TLS_FINGERPRINT; again in/);
+    assert.ok(!r.lines.some((l) => /link ng\.test up/.test(l)));
+  });
 
   test('a chain relay – ngIRCd – relay routes a private message end to end', async () => {
     const ng = await ngircd({

@@ -3,7 +3,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { IrcArgumentError, parseCidr, type FloodOptions } from '../../index.js';
+import { IrcArgumentError, parseCidr, parseFingerprint, type FloodOptions } from '../../index.js';
 import { isServerName } from './link/handshake.js';
 import { DEFAULT_DRAIN, DEFAULT_IDLE, type Endpoint, type RelayOptions } from './server.js';
 
@@ -66,6 +66,10 @@ Options:
                            verified (system CAs, or --link-ca)
   --link-ca FILE           the CA (or the peer's self-signed certificate) that
                            --link-tls verifies against, PEM
+  --link-fingerprint FP    pin the --link peers' certificates instead of a CA:
+                           sha256:HEX or sha512:HEX, as 'openssl x509
+                           -fingerprint' or the peer's log prints it (repeatable:
+                           any of them matches); implies --link-tls
   --no-link-compress       do not offer zlib on links (offered by default, used
                            when the peer offers it too, as ngIRCd's 'Z')
   --drain-timeout SECONDS  after a hand-off (SIGUSR2), how long the old process
@@ -119,6 +123,7 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
         'link-password': { type: 'string' },
         'link-tls': { type: 'boolean' },
         'link-ca': { type: 'string' },
+        'link-fingerprint': { type: 'string', multiple: true },
         'no-link-compress': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -216,6 +221,7 @@ interface LinkValues {
   'link-password'?: string;
   'link-tls'?: boolean;
   'link-ca'?: string;
+  'link-fingerprint'?: string[];
   'no-link-compress'?: boolean;
 }
 
@@ -224,7 +230,7 @@ function parseLinks(values: LinkValues, options: RelayOptions): void {
   const accept = values['accept-link'] ?? [];
   const password = values['link-password'];
   if (links.length + accept.length === 0) {
-    const stray = (['link-password', 'link-tls', 'link-ca', 'no-link-compress'] as const).find((k) => values[k] !== undefined);
+    const stray = (['link-password', 'link-tls', 'link-ca', 'link-fingerprint', 'no-link-compress'] as const).find((k) => values[k] !== undefined);
     if (stray !== undefined) throw new Error(`--${stray} goes with --link NAME@HOST:PORT or --accept-link NAME`);
     return;
   }
@@ -244,7 +250,13 @@ function parseLinks(values: LinkValues, options: RelayOptions): void {
   options.linkPassword = password;
   if (values['no-link-compress'] === true) options.linkCompress = false;
   const ca = values['link-ca'];
-  if (values['link-tls'] === true) {
+  const pins = values['link-fingerprint'];
+  if (pins !== undefined) {
+    if (ca !== undefined) throw new Error('--link-fingerprint and --link-ca are two ways to trust a peer: give one');
+    // Checked by the connector; a malformed pin fails here, at start, through the same parser.
+    for (const pin of pins) parseFingerprint('--link-fingerprint', pin);
+    options.linkTls = { fingerprint: pins };
+  } else if (values['link-tls'] === true) {
     options.linkTls = ca === undefined ? true : { ca: readFileSync(readable('--link-ca', ca)) };
   } else if (ca !== undefined) {
     throw new Error('--link-ca goes with --link-tls');

@@ -4,7 +4,6 @@
  * `run.ts` wraps it as the `ircsock relay` command.
  */
 import type { ChildProcess } from 'node:child_process';
-import type { ConnectionOptions } from 'node:tls';
 import {
   Backend,
   casefold,
@@ -13,6 +12,7 @@ import {
   type HandoffResult,
   type InheritedKind,
   type AdmissionOptions,
+  type ClientTlsOptions,
   type Connection,
   type ConnectionRefusal,
   type FloodOptions,
@@ -95,7 +95,7 @@ export interface RelayOptions {
   /** The link password, both ways (ngIRCd's `MyPassword` and `PeerPassword`, set equal). */
   linkPassword?: string;
   /** TLS for outgoing links: true (system CAs, host name checked) or Node's `tls.ConnectionOptions` (`ca`, `servername`, ...). */
-  linkTls?: boolean | ConnectionOptions;
+  linkTls?: boolean | ClientTlsOptions;
   /** Offer zlib on links (ngIRCd's `Z`); used when the peer offers it too. Default true. */
   linkCompress?: boolean;
   /** Lines a second a peer server may send after a burst of `burst`; past that it is dropped (`Excess Flood`). False: no bound. */

@@ -4,8 +4,7 @@
  * again on the backoff schedule (`connector.retry()`), from `min` doubling to
  * `max` with full jitter; a link that stayed up a while starts over at `min`.
  */
-import type { ConnectionOptions } from 'node:tls';
-import type { Backend, Connection, Connector } from '../../../index.js';
+import type { Backend, ClientTlsOptions, Connection, Connector } from '../../../index.js';
 
 export interface LinkSpec {
   /** The peer's server name, checked against its SERVER line. */
@@ -16,7 +15,7 @@ export interface LinkSpec {
 
 export interface DialerOptions {
   /** TLS for the link: Node's connection options (`ca`, `servername`, ...) or true (system CAs). */
-  tls: boolean | ConnectionOptions | undefined;
+  tls: boolean | ClientTlsOptions | undefined;
   /** Idle milliseconds before the link is PINGed. */
   idle: number;
   retry: { min: number; max: number };
