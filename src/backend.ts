@@ -490,12 +490,26 @@ export class Backend extends EventEmitter<BackendEvents> {
     };
     if (inherited) return this.#listenInherited(opts, config, holder);
     const server = net.createServer();
+    const { listener, pipeline } = this.#newListener({ addr, port, path, family }, config, server, holder);
+    server.on('connection', (socket: Socket) => {
+      this.#accept(listener, pipeline, socket);
+    });
+
+    const p = this.#bind(listener, server, path === undefined ? { host: addr, port, backlog: opts.backlog } : { path, backlog: opts.backlog }, mode);
+    p.catch(noop);
+    return p;
+  }
+
+  /** The Listener over `server` and its accept pipeline, in the tables; `holder` learns it for TLS events. */
+  #newListener(
+    where: { addr: string; port: number; path: string | undefined; family: 4 | 6 | undefined },
+    config: ListenerConfig,
+    server: net.Server,
+    holder: { owner: Listener | undefined },
+  ): { listener: Listener; pipeline: AcceptPipeline } {
     const listener: Listener = new Listener({
       id: this.#nextListenerId++,
-      addr,
-      port,
-      path,
-      family,
+      ...where,
       config,
       server,
       close: (l) => this.closeListener(l) > 0,
@@ -504,13 +518,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     holder.owner = listener;
     const pipeline = new AcceptPipeline(listener, this.#pipelineHost);
     this.#pipelines.set(listener, pipeline);
-    server.on('connection', (socket: Socket) => {
-      this.#accept(listener, pipeline, socket);
-    });
-
-    const p = this.#bind(listener, server, path === undefined ? { host: addr, port, backlog: opts.backlog } : { path, backlog: opts.backlog }, mode);
-    p.catch(noop);
-    return p;
+    return { listener, pipeline };
   }
 
   #accept(listener: Listener, pipeline: AcceptPipeline, socket: Socket): void {
@@ -540,20 +548,13 @@ export class Backend extends EventEmitter<BackendEvents> {
     const address = server.address();
     const unix = typeof address === 'string';
     const info: AddressInfo | null | undefined = unix ? undefined : address;
-    const listener: Listener = new Listener({
-      id: this.#nextListenerId++,
+    const where = {
       addr: info?.address ?? '',
       port: info?.port ?? 0,
       path: unix ? address : undefined,
-      family: info === undefined ? undefined : info?.family === 'IPv6' ? 6 : 4,
-      config,
-      server,
-      close: (l) => this.closeListener(l) > 0,
-      reloadTls: (l) => this.#reloadListenerTls(l),
-    });
-    holder.owner = listener;
-    const pipeline = new AcceptPipeline(listener, this.#pipelineHost);
-    this.#pipelines.set(listener, pipeline);
+      family: info === undefined ? undefined : info?.family === 'IPv6' ? (6 as const) : (4 as const),
+    };
+    const { listener, pipeline } = this.#newListener(where, config, server, holder);
     const accept = (socket: Socket): void => {
       this.#accept(listener, pipeline, socket);
     };

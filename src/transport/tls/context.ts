@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import tls, { type SecureContext, type SecureContextOptions } from 'node:tls';
 import { IrcTlsError } from '../../errors.js';
-import { isPath, PEM_KEYS } from './files.js';
+import { isPath, pemPaths, PEM_KEYS } from './files.js';
 import { certFingerprints } from './fingerprint.js';
 import { SniMap } from './sni.js';
 import { FileWatch } from './watch.js';
@@ -92,7 +92,7 @@ export class TlsCredentials {
   /** The key, certificate and CA files the contexts are read from. */
   get files(): string[] {
     const out = new Set<string>();
-    for (const opts of [this.#spec.base, ...this.#spec.sni.map(([, o]) => o)]) for (const p of pathsOf(opts)) out.add(p);
+    for (const opts of [this.#spec.base, ...this.#spec.sni.map(([, o]) => o)]) for (const p of pemPaths(opts)) out.add(p);
     return [...out];
   }
 
@@ -173,16 +173,6 @@ export class TlsCredentials {
     this.#users.clear();
     this.#stopWatch();
   }
-}
-
-function pathsOf(opts: SecureContextOptions): string[] {
-  const out: string[] = [];
-  const rec = opts as Record<string, unknown>;
-  for (const k of PEM_KEYS) {
-    const v = rec[k];
-    for (const one of Array.isArray(v) ? (v as unknown[]) : [v]) if (isPath(one)) out.push(one);
-  }
-  return out;
 }
 
 type Read = (path: string) => Buffer;
