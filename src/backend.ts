@@ -1,18 +1,32 @@
 import { EventEmitter } from 'node:events';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { Admission, type AdmissionOptions } from './admission/admission.js';
-import { HandshakeBudget, type HandshakeBudgetOptions } from './admission/handshake-budget.js';
-import { CidrList } from './admission/cidr.js';
+import { Admission } from './admission/admission.js';
+import { HandshakeBudget } from './admission/handshake-budget.js';
 import { Connector, type ConnectorHost, type ConnectorId, type ConnectorInit } from './connect/connector.js';
-import { Backoff, resolveReconnect, type ReconnectOption } from './connect/reconnect.js';
-import type { SocksOptions } from './connect/socks.js';
+import { Backoff, resolveReconnect } from './connect/reconnect.js';
 import { dial, dialWebSocket } from './connect/dial.js';
 import { Connection, type ConnectionHooks, type ConnectionId } from './connection/connection.js';
 import { channels } from './diagnostics.js';
 import { IrcArgumentError, IrcFormatError, IrcTlsError, type IrcLineTooLongError, type IrcParseError } from './errors.js';
 import { encodeText } from './framing/text.js';
-import { DEFAULT_LIMITS, type FloodOptions, type Limits } from './limits.js';
-import { Listener, type AdmissionCheck, type ListenerConfig, type ListenerId } from './listen/listener.js';
+import { DEFAULT_LIMITS, type Limits } from './limits.js';
+import { Listener, type ListenerConfig, type ListenerId } from './listen/listener.js';
+import {
+  checkProxy,
+  checkWebSocket,
+  DEFAULT_IDLE,
+  LISTENER_KEYS,
+  type ListenerOptions,
+} from './listen/options.js';
+import {
+  checkAttemptDelay,
+  checkFamily,
+  checkSocks,
+  CONNECTOR_KEYS,
+  DEFAULT_CONNECT_TIMEOUT,
+  type ConnectorOptions,
+  type ConnectorPromise,
+} from './connect/options.js';
 import { InheritedListener } from './listen/inherited.js';
 import { StreamTransport } from './transport/stream.js';
 import type { ConnectionSnapshot } from './connection/connection.js';
@@ -20,7 +34,7 @@ import { AcceptPipeline, type ConnectionRefusal, type PipelineHost, type TlsFail
 import { formatLine, type FormatOptions } from './message/format.js';
 import type { IrcMessage, IrcMessageInit } from './message/message.js';
 import { checkDuration, checkFlood, checkKeys, checkPort, resolveLimits } from './options.js';
-import { encodeProxyHeader, type ProxyHeaderInit } from './transport/proxy/encode.js';
+import { encodeProxyHeader } from './transport/proxy/encode.js';
 import type { Transport } from './transport/transport.js';
 import {
   clientTlsOptions,
@@ -34,9 +48,10 @@ import {
   type TlsCertificateFacts,
 } from './transport/tls.js';
 import { checkSocketMode, clearStaleSocket, setSocketMode } from './transport/unix.js';
-import { WsAcceptor, type WebSocketListenerOptions } from './transport/websocket.js';
 
 export type { ConnectionRefusal, TlsFailurePeer } from './listen/pipeline.js';
+export type { ListenerOptions, ProxyListenerOptions } from './listen/options.js';
+export type { ConnectorOptions, ConnectorPromise } from './connect/options.js';
 
 /** The events of a {@link Backend}, with their arguments. */
 export interface BackendEvents {
@@ -109,175 +124,14 @@ export interface BackendOptions {
   limits?: Partial<Limits>;
 }
 
-export interface ListenerOptions {
-  /** Address to bind. Default `'0.0.0.0'`, or `'::'` with `ipv6: true`. */
-  addr?: string;
-  /** Port to bind; 0 (the default) picks a free one, see `listener.port`. */
-  port?: number;
-  /** Bind an IPv6 socket (implied by an IPv6 `addr`). */
-  ipv6?: boolean;
-  /**
-   * Listen on a Unix-domain socket at this path instead of `addr`/`port`. A
-   * stale socket file (nobody answers on it) is removed first; a live one is
-   * never taken (`EADDRINUSE`). The file is removed when the listener closes.
-   */
-  path?: string;
-  /** The Unix socket file's mode, e.g. `0o660` (default: what the umask gives). */
-  mode?: number;
-  /** `true`: the backend's TLS context; an object: Node TLS server options over it. */
-  tls?: boolean | BackendTlsOptions;
-  /**
-   * Require a PROXY protocol header (v1 or v2) before anything else, as
-   * haproxy and other load balancers send it; honoured only from trusted
-   * sources. `true`: from loopback only. The connection's peer is then the
-   * client the header names; `conn.proxy` keeps the header and the proxy's
-   * own endpoint.
-   */
-  proxy?: boolean | ProxyListenerOptions;
-  /**
-   * Speak WebSocket (IRCv3 WebSocket: subprotocols `binary.ircv3.net` and
-   * `text.ircv3.net`, one message per line), over TLS too (`wss`). The
-   * upgrade comes after PROXY, admission and TLS, before the `check` hook.
-   */
-  websocket?: boolean | WebSocketListenerOptions;
-  /** Milliseconds without input before `connectionIdle` (repeating). Default 180 000; 0 disables. */
-  idle?: number;
-  /** Handed to every connection the listener accepts. */
-  args?: unknown;
-  limits?: Partial<Limits>;
-  backlog?: number;
-  /**
-   * Who may connect: CIDR allow/deny lists, connections per IP (IPv6 by /64)
-   * and in total, an accept-rate throttle per IP — on the client's address,
-   * behind a PROXY header too. On by default with protective limits (see
-   * `ADMISSION_DEFAULTS`; loopback is exempt from the per-IP ones). Unix-socket
-   * peers have no address: only `maxTotal` applies to them. An `Admission`
-   * instance may be shared by several listeners; `false` turns it off.
-   */
-  admission?: AdmissionOptions | Admission | false;
-  /** An async hook that admits or refuses each peer before `listenerOpen` (e.g. a DNS blocklist). */
-  check?: AdmissionCheck;
-  /** Per-connection flood control (off by default). */
-  flood?: FloodOptions | false;
-  /**
-   * Serve a listening socket that is already bound, by file descriptor:
-   * systemd socket activation (see `listenFds()`). TCP or Unix, found out
-   * from the socket; `addr`, `port`, `path` and `ipv6` do not go with it.
-   */
-  fd?: number;
-  /** Serve a listening socket received from a predecessor process (a hand-off); as `fd`, no address options. */
-  inherit?: InheritedListener;
-  /**
-   * On a TLS listener: failed or abandoned TLS handshakes allowed per client
-   * address (IPv6 by /64) in a window, before its next attempts are refused
-   * (`ERR_TLS_BUDGET`) without a handshake. On by default (see
-   * `HANDSHAKE_BUDGET_DEFAULTS`; loopback exempt); an instance may be shared; `false` turns it off.
-   */
-  handshakeBudget?: HandshakeBudgetOptions | HandshakeBudget | false;
-}
-
-/** Where a listener takes PROXY headers from. */
-export interface ProxyListenerOptions {
-  /**
-   * Addresses or CIDR blocks of the proxies (default: loopback, 127.0.0.0/8
-   * and ::1). A peer outside them is refused (`ERR_PROXY_UNTRUSTED`) before
-   * any byte is read. Unix-socket peers are trusted: the file's mode guards them.
-   */
-  from?: readonly string[];
-  /** Milliseconds for the whole header to arrive (`ERR_PROXY_TIMEOUT`). Default 5000; the spec asks for at least 3000. */
-  timeout?: number;
-}
-
-export interface ConnectorOptions {
-  /** Host name or address to connect to (or give `path` or `url`). */
-  addr?: string;
-  port?: number;
-  /** Connect to a Unix-domain socket at this path instead of `addr`/`port`. */
-  path?: string;
-  /** Connect over WebSocket instead: `ws://host:port/path` or `wss://…` (TLS verified as for TCP, with `tls` options). */
-  url?: string;
-  /** WebSocket subprotocols to offer, in order. Default `['binary.ircv3.net', 'text.ircv3.net']`. */
-  protocols?: readonly string[];
-  /** The Origin header of a WebSocket connector (some servers require one). */
-  origin?: string;
-  /** Local address to connect from. */
-  bindAddr?: string;
-  /** Resolve and connect over IPv6 only (the same as `family: 6`). */
-  ipv6?: boolean;
-  /**
-   * Pin one IP family (4 or 6). Without it, a host name with both AAAA and A
-   * records is dialled Happy Eyeballs style: the addresses are tried in turn,
-   * each given `attemptDelay` before the next one starts racing it.
-   */
-  family?: 4 | 6;
-  /** Happy Eyeballs: ms an address has before the next one is tried too (Node's `autoSelectFamilyAttemptTimeout`, at least 10). Default 250. */
-  attemptDelay?: number;
-  /** Name resolution in `dns.lookup`'s shape (called with `all: true`); default `dns.lookup`. */
-  lookup?: net.LookupFunction;
-  /**
-   * Connect through a SOCKS5 (or SOCKS4a) proxy: the host name goes to the
-   * proxy unresolved (so `.onion` names work through Tor), TLS is verified
-   * end to end as on a direct connection. `conn.peerAddr` is then the proxy's.
-   */
-  socks?: SocksOptions;
-  /**
-   * Connect again after the connection drops or an attempt fails: `false`
-   * (the default, as the seed), `true` (the defaults), `{ initialDelay,
-   * maxDelay, factor, jitter, maxAttempts, resetAfter }` (exponential backoff
-   * with full jitter), or `(attempt, cause) => delayMs | false`. A connection
-   * closed by us (`disconnect`, `disconnectNow`, `shutdown`,
-   * `connector.close()`) never reconnects.
-   */
-  reconnect?: ReconnectOption;
-  /**
-   * `true`: TLS with the system CAs, verifying the certificate and the host
-   * name (with SNI). An object: Node's `tls.ConnectionOptions` — `ca`, `cert`,
-   * `key`, `servername`, `rejectUnauthorized: false` to accept any certificate.
-   * Over a Unix socket the name checked is `servername`, else `localhost`.
-   * `fingerprint: 'sha256:…'` (or a list) pins the server's certificate
-   * instead: accepted when, and only when, it matches (`ERR_TLS_FINGERPRINT`).
-   * The minimum TLS version is 1.2 unless `minVersion` says otherwise.
-   */
-  tls?: boolean | ClientTlsOptions;
-  /**
-   * Send a PROXY protocol header first (before TLS): what a gateway or
-   * bouncer uses to tell the server who its user really is. The server must
-   * trust this host as a proxy.
-   */
-  proxyHeader?: ProxyHeaderInit;
-  /** Milliseconds to wait for the connection (and TLS handshake). Default 30 000. */
-  timeout?: number;
-  /** Milliseconds without input before `connectionIdle` (repeating). Default 0: none. */
-  idle?: number;
-  /** Handed to the connection. */
-  args?: unknown;
-  limits?: Partial<Limits>;
-}
-
-/** `createConnector`'s promise of the first connection, carrying the connector that lives on. */
-export type ConnectorPromise = Promise<Connection> & { readonly connector: Connector };
-
 /** A target of `send`/`disconnect`: a connection or its id. */
 export type ConnectionTarget = ConnectionId | Connection;
 
 /** What `closeListener` accepts: an id, the listener, or the seed's address/port match. */
 export type ListenerTarget = ListenerId | Listener | { addr: string; port?: number } | { addr?: string; port: number };
 
-const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'path', 'mode', 'tls', 'proxy', 'websocket', 'idle', 'args', 'limits', 'backlog', 'admission', 'check', 'flood', 'fd', 'inherit', 'handshakeBudget'];
-const PROXY_KEYS = ['from', 'timeout'];
-const WEBSOCKET_KEYS = ['path', 'origins', 'requireOrigin', 'forwardedFrom', 'perMessageDeflate', 'upgradeTimeout', 'pingInterval', 'onRequest'];
-const DEFAULT_UPGRADE_TIMEOUT = 10_000;
-const DEFAULT_PING_INTERVAL = 60_000;
-const CONNECTOR_KEYS = [
-  'addr', 'port', 'path', 'url', 'protocols', 'origin', 'bindAddr', 'ipv6', 'family', 'tls', 'proxyHeader', 'timeout', 'idle', 'args', 'limits',
-  'reconnect', 'socks', 'lookup', 'attemptDelay',
-];
-const SOCKS_KEYS = ['host', 'port', 'version', 'userId', 'password', 'timeout'];
 const BACKEND_KEYS = ['colonify', 'tls', 'limits'];
-const DEFAULT_IDLE = 180_000;
-const DEFAULT_CONNECT_TIMEOUT = 30_000;
-const DEFAULT_PROXY_FROM: readonly string[] = ['127.0.0.0/8', '::1/128'];
-const DEFAULT_PROXY_TIMEOUT = 5_000;
+
 
 /**
  * The IRC socket backend: listeners, connectors and live connections, and the
@@ -1247,90 +1101,9 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 }
 
-function checkWebSocket(where: string, ws: boolean | WebSocketListenerOptions | undefined, limits: Limits): ListenerConfig['websocket'] {
-  if (ws === undefined || ws === false) return undefined;
-  const opts: WebSocketListenerOptions = ws === true ? {} : ws;
-  if (typeof opts !== 'object' || (opts as unknown) === null) {
-    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'websocket' must be true or { path, origins, forwardedFrom, ... }`);
-  }
-  checkKeys(`${where} websocket`, opts, WEBSOCKET_KEYS);
-  if (opts.path !== undefined && (typeof opts.path !== 'string' || !opts.path.startsWith('/'))) {
-    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: websocket.path must start with '/', e.g. '/webirc'`);
-  }
-  if (opts.origins !== undefined && (!Array.isArray(opts.origins) || opts.origins.some((o) => typeof o !== 'string'))) {
-    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: websocket.origins must be an array of origins, e.g. ['https://chat.example.net']`);
-  }
-  if (opts.onRequest !== undefined && typeof opts.onRequest !== 'function') {
-    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: websocket.onRequest must be a function (req, res) => void`);
-  }
-  // A frame far past the line limits is refused by ws (1009) before it is buffered.
-  const maxPayload = Math.min(limits.maxTagBytes + limits.maxBodyBytes, 1024 * 1024);
-  return {
-    acceptor: new WsAcceptor(opts, Number.isFinite(maxPayload) ? maxPayload : 1024 * 1024),
-    forwardedFrom: opts.forwardedFrom === undefined ? undefined : new CidrList(opts.forwardedFrom, `${where} websocket.forwardedFrom`),
-    upgradeTimeout: checkDuration(where, 'websocket.upgradeTimeout', opts.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT),
-    pingInterval: checkDuration(where, 'websocket.pingInterval', opts.pingInterval ?? DEFAULT_PING_INTERVAL, true),
-  };
-}
-
-function checkProxy(where: string, proxy: boolean | ProxyListenerOptions | undefined): ListenerConfig['proxy'] {
-  if (proxy === undefined || proxy === false) return undefined;
-  if (proxy === true) return { from: new CidrList(DEFAULT_PROXY_FROM, `${where} proxy.from`), timeout: DEFAULT_PROXY_TIMEOUT };
-  if (typeof proxy !== 'object' || (proxy as unknown) === null) {
-    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'proxy' must be true or { from: [CIDR, ...], timeout }`);
-  }
-  checkKeys(`${where} proxy`, proxy, PROXY_KEYS);
-  const timeout = checkDuration(where, 'proxy.timeout', proxy.timeout ?? DEFAULT_PROXY_TIMEOUT);
-  return { from: new CidrList(proxy.from ?? DEFAULT_PROXY_FROM, `${where} proxy.from`), timeout };
-}
-
 // Array.isArray does not narrow a readonly array type.
 function isTargetList(t: ConnectionTarget | readonly ConnectionTarget[]): t is readonly ConnectionTarget[] {
   return Array.isArray(t);
-}
-
-function checkFamily(where: string, opts: ConnectorOptions): 4 | 6 | undefined {
-  const family: unknown = opts.family;
-  if (family !== undefined && family !== 4 && family !== 6) {
-    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'family' must be 4 or 6, got ${typeof family === 'number' ? family : typeof family}`);
-  }
-  if (opts.ipv6 === true && family === 4) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'ipv6: true' and 'family: 4' disagree`);
-  if (opts.ipv6 === true) return 6;
-  if (family !== undefined) return family;
-  if (opts.addr !== undefined && net.isIP(opts.addr) !== 0) return net.isIPv6(opts.addr) ? 6 : 4;
-  return undefined;
-}
-
-function checkAttemptDelay(where: string, value: unknown): number {
-  // Node refuses less than 10 ms.
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 10) {
-    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'attemptDelay' must be a whole number of milliseconds, at least 10, got ${String(value)}`);
-  }
-  return value;
-}
-
-function checkSocks(where: string, socks: unknown): SocksOptions {
-  if (typeof socks !== 'object' || socks === null) {
-    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'socks' must be { host, port, version?, userId?, password?, timeout? }`);
-  }
-  checkKeys(`${where} socks`, socks, SOCKS_KEYS);
-  const o = socks as SocksOptions;
-  if (typeof o.host !== 'string' || o.host === '') throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: socks.host must be the proxy's host name or address`);
-  const port = checkPort(`${where} socks`, o.port);
-  if (port === 0) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: socks.port must be 1 to 65535`);
-  const version: unknown = o.version;
-  if (version !== undefined && version !== 4 && version !== 5) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: socks.version must be 4 or 5`);
-  for (const key of ['userId', 'password'] as const) {
-    const v: unknown = o[key];
-    // RFC 1929: one length byte each.
-    if (v !== undefined && (typeof v !== 'string' || Buffer.byteLength(v) > 255)) {
-      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: socks.${key} must be a string of at most 255 bytes`);
-    }
-  }
-  if (o.password !== undefined && version === 4) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: SOCKS4 has no password (use version 5)`);
-  if (o.password !== undefined && o.userId === undefined) throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: socks.password needs socks.userId`);
-  const timeout = o.timeout === undefined ? undefined : checkDuration(`${where} socks`, 'timeout', o.timeout);
-  return { host: o.host, port, ...(version === undefined ? {} : { version }), ...(o.userId === undefined ? {} : { userId: o.userId }), ...(o.password === undefined ? {} : { password: o.password }), ...(timeout === undefined ? {} : { timeout }) };
 }
 
 function closedError(where: string): IrcArgumentError {
