@@ -83,15 +83,19 @@ export interface ConnectorOptions {
 /** `createConnector`'s promise of the first connection, carrying the connector that lives on. */
 export type ConnectorPromise = Promise<Connection> & { readonly connector: Connector };
 
+/** @internal */
 export const CONNECTOR_KEYS = [
   'addr', 'port', 'path', 'url', 'protocols', 'origin', 'bindAddr', 'ipv6', 'family', 'tls', 'proxyHeader', 'timeout', 'idle', 'args', 'limits',
   'reconnect', 'socks', 'lookup', 'attemptDelay',
 ];
 
+/** @internal */
 export const SOCKS_KEYS = ['host', 'port', 'version', 'userId', 'password', 'timeout'];
 
+/** @internal */
 export const DEFAULT_CONNECT_TIMEOUT = 30_000;
 
+/** @internal */
 export function checkFamily(where: string, opts: ConnectorOptions): 4 | 6 | undefined {
   const family: unknown = opts.family;
   if (family !== undefined && family !== 4 && family !== 6) {
@@ -104,6 +108,7 @@ export function checkFamily(where: string, opts: ConnectorOptions): 4 | 6 | unde
   return undefined;
 }
 
+/** @internal */
 export function checkAttemptDelay(where: string, value: unknown): number {
   // Node refuses less than 10 ms.
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 10) {
@@ -112,6 +117,7 @@ export function checkAttemptDelay(where: string, value: unknown): number {
   return value;
 }
 
+/** @internal */
 export function checkSocks(where: string, socks: unknown): SocksOptions {
   if (typeof socks !== 'object' || socks === null) {
     throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'socks' must be { host, port, version?, userId?, password?, timeout? }`);

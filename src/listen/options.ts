@@ -93,22 +93,31 @@ export interface ProxyListenerOptions {
   timeout?: number;
 }
 
+/** @internal */
 export const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'path', 'mode', 'tls', 'proxy', 'websocket', 'idle', 'args', 'limits', 'backlog', 'admission', 'check', 'flood', 'fd', 'inherit', 'handshakeBudget'];
 
+/** @internal */
 export const PROXY_KEYS = ['from', 'timeout'];
 
+/** @internal */
 export const WEBSOCKET_KEYS = ['path', 'origins', 'requireOrigin', 'forwardedFrom', 'perMessageDeflate', 'upgradeTimeout', 'pingInterval', 'onRequest'];
 
+/** @internal */
 export const DEFAULT_UPGRADE_TIMEOUT = 10_000;
 
+/** @internal */
 export const DEFAULT_PING_INTERVAL = 60_000;
 
+/** @internal */
 export const DEFAULT_IDLE = 180_000;
 
+/** @internal */
 export const DEFAULT_PROXY_FROM: readonly string[] = ['127.0.0.0/8', '::1/128'];
 
+/** @internal */
 export const DEFAULT_PROXY_TIMEOUT = 5_000;
 
+/** @internal */
 export function checkWebSocket(where: string, ws: boolean | WebSocketListenerOptions | undefined, limits: Limits): ListenerConfig['websocket'] {
   if (ws === undefined || ws === false) return undefined;
   const opts: WebSocketListenerOptions = ws === true ? {} : ws;
@@ -135,6 +144,7 @@ export function checkWebSocket(where: string, ws: boolean | WebSocketListenerOpt
   };
 }
 
+/** @internal */
 export function checkProxy(where: string, proxy: boolean | ProxyListenerOptions | undefined): ListenerConfig['proxy'] {
   if (proxy === undefined || proxy === false) return undefined;
   if (proxy === true) return { from: new CidrList(DEFAULT_PROXY_FROM, `${where} proxy.from`), timeout: DEFAULT_PROXY_TIMEOUT };
