@@ -312,7 +312,8 @@ export class Admission {
     if (this.#total >= this.options.maxTotal) return refuse('ERR_TOO_MANY_TOTAL', key);
     this.#perKey.set(key, held + 1);
     this.#total++;
-    return { ok: true, key };
+    // The connection keeps its key for life: an IPv4 /32 key is its address, one string for both.
+    return { ok: true, key: key === addr ? addr : key };
   }
 
   /**

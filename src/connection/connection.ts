@@ -9,6 +9,7 @@ import type { TlsInfo } from '../transport/tls.js';
 import type { Endpoint, ProxyFacts, Transport, TransportKind } from '../transport/transport.js';
 import type { WebSocketFacts } from '../transport/websocket.js';
 import type { Connector } from '../connect/connector.js';
+import { schedule, unschedule } from './deadlines.js';
 import { Flood } from './flood.js';
 
 export type ConnectionId = number;
@@ -100,26 +101,6 @@ export class Connection {
   readonly originId: number;
   /** The connector that made this connection (a reconnecting one makes several), or `undefined` for an accepted peer. */
   readonly connector: Connector | undefined;
-  /** The wire: `tcp`, `tls`, `unix`, `ws` or `wss`. */
-  readonly kind: TransportKind;
-  /** The peer's IP family; `undefined` on a Unix socket (unless a PROXY header named an IP client). */
-  readonly family: 4 | 6 | undefined;
-  /** The peer (behind a trusted PROXY header: the client it names). */
-  readonly peer: Endpoint;
-  /** Our end (behind a PROXY header: what the client connected to). */
-  readonly local: Endpoint;
-  /** The peer's address (`''` on a Unix socket); the seed's `peeraddr`. */
-  readonly peerAddr: string;
-  readonly peerPort: number;
-  /** Our address (`''` on a Unix socket); the seed's `sockaddr`. */
-  readonly sockAddr: string;
-  readonly sockPort: number;
-  /** TLS facts, or `undefined` on a plain connection. */
-  readonly tls: TlsInfo | undefined;
-  /** The PROXY header and the proxy's own endpoint, on a listener that requires one. */
-  readonly proxy: ProxyFacts | undefined;
-  /** On a WebSocket connection: the subprotocol, the request's path and origin. */
-  readonly websocket: WebSocketFacts | undefined;
   /** Handed on from the listener or connector that made this connection. */
   readonly args: unknown;
   readonly limits: Readonly<Limits>;
@@ -142,7 +123,8 @@ export class Connection {
   readonly #hooks: ConnectionHooks;
   // Lines for this connection alone come as strings (one encode per flush for
   // all of them); lines shared by a fan-out as the one Buffer they all queue.
-  #pending: (Buffer | string)[] = [];
+  // Created on the first line queued and dropped once written: an idle connection holds no array.
+  #pending: (Buffer | string)[] | undefined = undefined;
   #pendingStrings = 0;
   #pendingBytes = 0;
   #queuedBelow = 0;
@@ -152,8 +134,8 @@ export class Connection {
   #finalized = false;
   #closeReason: string | undefined = undefined;
   #closeError: Error | undefined = undefined;
-  // One timer serves the idle events and the first-line deadline.
-  #idleTimer: NodeJS.Timeout | undefined = undefined;
+  /** @internal Its place in the shared deadline heap (idle and first-line deadlines). */
+  deadlineSlot = -1;
   #firstLine: number;
   #idleMark = 0;
   readonly #admission: { release(key: string): unknown } | undefined;
@@ -175,19 +157,6 @@ export class Connection {
     this.args = init.args;
     this.limits = init.limits;
     this.idle = init.idle;
-    this.kind = t.kind;
-    this.peer = t.peer;
-    this.local = t.local;
-    this.tls = t.tls;
-    this.proxy = t.proxy;
-    this.websocket = t.websocket;
-    const peer = t.peer;
-    const local = t.local;
-    this.family = 'family' in peer ? peer.family : undefined;
-    this.peerAddr = 'address' in peer ? peer.address : '';
-    this.peerPort = 'port' in peer ? peer.port : 0;
-    this.sockAddr = 'address' in local ? local.address : '';
-    this.sockPort = 'port' in local ? local.port : 0;
     this.seen = Date.now();
     this.#transport = t;
     this.#hooks = init.hooks;
@@ -254,6 +223,67 @@ export class Connection {
     this.#finalize(err);
   }
 
+  // The wire's facts are read from the transport, not copied: eleven fields
+  // less on every connection.
+
+  /** The wire: `tcp`, `tls`, `unix`, `ws` or `wss`. */
+  get kind(): TransportKind {
+    return this.#transport.kind;
+  }
+
+  /** The peer (behind a trusted PROXY header: the client it names). */
+  get peer(): Endpoint {
+    return this.#transport.peer;
+  }
+
+  /** Our end (behind a PROXY header: what the client connected to). */
+  get local(): Endpoint {
+    return this.#transport.local;
+  }
+
+  /** The peer's IP family; `undefined` on a Unix socket (unless a PROXY header named an IP client). */
+  get family(): 4 | 6 | undefined {
+    const peer = this.#transport.peer;
+    return 'family' in peer ? peer.family : undefined;
+  }
+
+  /** The peer's address (`''` on a Unix socket); the seed's `peeraddr`. */
+  get peerAddr(): string {
+    const peer = this.#transport.peer;
+    return 'address' in peer ? peer.address : '';
+  }
+
+  get peerPort(): number {
+    const peer = this.#transport.peer;
+    return 'port' in peer ? peer.port : 0;
+  }
+
+  /** Our address (`''` on a Unix socket); the seed's `sockaddr`. */
+  get sockAddr(): string {
+    const local = this.#transport.local;
+    return 'address' in local ? local.address : '';
+  }
+
+  get sockPort(): number {
+    const local = this.#transport.local;
+    return 'port' in local ? local.port : 0;
+  }
+
+  /** TLS facts, or `undefined` on a plain connection. */
+  get tls(): TlsInfo | undefined {
+    return this.#transport.tls;
+  }
+
+  /** The PROXY header and the proxy's own endpoint, on a listener that requires one. */
+  get proxy(): ProxyFacts | undefined {
+    return this.#transport.proxy;
+  }
+
+  /** On a WebSocket connection: the subprotocol, the request's path and origin. */
+  get websocket(): WebSocketFacts | undefined {
+    return this.#transport.websocket;
+  }
+
   /** The underlying socket (the seed's `get_socket`), for what ircsock does not cover. */
   get socket(): Socket {
     return this.#transport.socket;
@@ -290,7 +320,7 @@ export class Connection {
     // What sits below our queue cannot shrink before the next flush: read it
     // once per batch, not once per line of a fan-out.
     if (!this.#scheduled) this.#queuedBelow = this.#transport.writableLength;
-    this.#pending.push(line);
+    (this.#pending ??= []).push(line);
     if (typeof line === 'string') {
       this.#pendingStrings++;
       // UTF-8 length: exact for well-formed text, an escaped byte counted as 3 (an overestimate, on the safe side of SendQ).
@@ -343,12 +373,12 @@ export class Connection {
 
   #writeOut(): void {
     const t = this.#transport;
-    const pending = this.#pending;
+    const pending = this.#pending ?? [];
     if (t.writeChunks !== undefined) {
       // A framing transport takes the queued buffers themselves: a fan-out's
       // targets share them, so it can frame each line once for all of them.
       const chunks = this.#pendingStrings === 0 ? (pending as Buffer[]) : pending.map((line) => (typeof line === 'string' ? encodeText(line) : line));
-      this.#pending = [];
+      this.#pending = undefined;
       this.#pendingStrings = 0;
       this.#pendingBytes = 0;
       t.writeChunks(chunks);
@@ -365,8 +395,8 @@ export class Connection {
     } else {
       data = Buffer.concat(pending.map((line) => (typeof line === 'string' ? encodeText(line) : line)));
     }
-    // A fresh array: `length = 0` would keep the grown backing store on every idle connection.
-    this.#pending = [];
+    // No array kept: `length = 0` would keep the grown backing store on every idle connection.
+    this.#pending = undefined;
     this.#pendingStrings = 0;
     this.#pendingBytes = 0;
     this.#transport.write(data);
@@ -439,7 +469,7 @@ export class Connection {
       bytesOut: t.bytesOut,
       flood: flood === undefined ? undefined : { ahead: flood.ahead },
       input,
-      output: this.#pending.map((line) => (typeof line === 'string' ? encodeText(line) : line)),
+      output: (this.#pending ?? []).map((line) => (typeof line === 'string' ? encodeText(line) : line)),
     };
   }
 
@@ -476,9 +506,9 @@ export class Connection {
     this.#finalized = true;
     this.connected = false;
     this.disconnecting = 'Handed over';
-    clearTimeout(this.#idleTimer);
+    unschedule(this);
     this.#flood?.clear();
-    this.#pending = [];
+    this.#pending = undefined;
     this.#pendingStrings = 0;
     this.#pendingBytes = 0;
     if (this.#admissionKey !== undefined) this.#admission?.release(this.#admissionKey);
@@ -500,7 +530,7 @@ export class Connection {
     if (this.disconnecting === false) this.disconnecting = reason;
     this.#closeReason ??= reason;
     if (err !== undefined) this.#closeError ??= err;
-    this.#pending.length = 0;
+    this.#pending = undefined;
     this.#pendingStrings = 0;
     this.#pendingBytes = 0;
     this.#transport.destroy();
@@ -551,7 +581,7 @@ export class Connection {
     this.#closeError ??= new IrcLimitError('ERR_SENDQ_EXCEEDED', `SendQ exceeded: ${queued} bytes queued, limit ${limit}`, limit);
     this.#closeReason ??= 'SendQ exceeded';
     this.disconnecting = 'SendQ exceeded';
-    this.#pending.length = 0;
+    this.#pending = undefined;
     this.#pendingStrings = 0;
     this.#pendingBytes = 0;
     const t = this.#transport;
@@ -656,21 +686,19 @@ export class Connection {
     return true;
   }
 
-  // One timer per idle period, not one re-arm per line: input only moves
-  // `seen`, and the timer, when it fires, sleeps again for whatever is left.
-  // Until the first line it also watches the first-line deadline.
+  // One deadline per idle period, not one re-arm per line: input only moves
+  // `seen`, and the deadline, when it comes, sleeps again for whatever is
+  // left. Until the first line it also watches the first-line deadline.
   #armTimer(now: number): void {
     let next = Infinity;
     if (this.idle > 0) next = Math.max(this.seen, this.#idleMark) + this.idle - now;
     if (this.linesIn === 0 && this.#firstLine !== Infinity) next = Math.min(next, this.seen + this.#firstLine - now);
     if (next === Infinity || Number.isNaN(next)) return;
-    this.#idleTimer = setTimeout(onTimer, Math.max(1, next), this);
-    this.#idleTimer.unref();
+    schedule(this, now + Math.max(1, next));
   }
 
   /** @internal */
-  onTimer(): void {
-    this.#idleTimer = undefined;
+  onDeadline(): void {
     if (this.#finalized) return;
     const now = Date.now();
     if (this.linesIn === 0 && now - this.seen >= this.#firstLine) {
@@ -697,19 +725,14 @@ export class Connection {
       this.#closeReason ??= reasonFor(err);
     }
     if (this.disconnecting === false) this.disconnecting = this.#closeReason ?? 'Connection closed';
-    clearTimeout(this.#idleTimer);
+    unschedule(this);
     this.#flood?.clear();
-    this.#pending.length = 0;
+    this.#pending = undefined;
     this.#pendingStrings = 0;
     this.#pendingBytes = 0;
     if (this.#admissionKey !== undefined) this.#admission?.release(this.#admissionKey);
     this.#hooks.closed(this, this.#closeReason ?? 'Connection closed', this.#closeError);
   }
-}
-
-// Shared by every connection's timer: no closure per connection.
-function onTimer(conn: Connection): void {
-  conn.onTimer();
 }
 
 function reasonFor(err: Error): string {

@@ -93,7 +93,8 @@ export class LineDecoder {
   #textBase = 0;
   #textPos = 0;
   // Text offsets [from, to) of the stretches holding non-ASCII bytes, in order.
-  #high: number[] = [];
+  // Created for the first chunk that has any: ASCII traffic never allocates it.
+  #high: number[] | undefined = undefined;
   #highAt = 0;
 
   constructor(opts: LineDecoderOptions = {}) {
@@ -104,6 +105,15 @@ export class LineDecoder {
     const encoding = opts.encoding ?? 'utf8-escape';
     this.#mode = encoding === 'utf8-escape' ? ESCAPE : encoding === 'utf8-latin1' ? LATIN1 : REPLACE;
     this.maxOverlongBytes = opts.maxOverlongBytes ?? Infinity;
+  }
+
+  /**
+   * True when the decoder holds nothing at all (no bytes, no partial or
+   * skipped line, no error to report): a new decoder would behave the same,
+   * so an owner may drop this one until more bytes come.
+   */
+  get empty(): boolean {
+    return this.#chunk === undefined && this.#text === undefined && this.#partLen === 0 && !this.#skipping && this.#pending === undefined;
   }
 
   /** Bytes held: a partial line plus what has been written but not yet pulled. */
@@ -238,7 +248,7 @@ export class LineDecoder {
     this.#textBase = start;
     this.#textPos = 0;
     // A fresh array when the last one was used: an emptied one keeps its backing store.
-    if (this.#high.length > 0) this.#high = [];
+    if (this.#high !== undefined && this.#high.length > 0) this.#high = undefined;
     this.#highAt = 0;
     this.#markHigh(chunk, start, lastLf + 1, start);
     this.#pos = lastLf + 1;
@@ -261,7 +271,7 @@ export class LineDecoder {
         return;
       }
     }
-    const high = this.#high;
+    const high = (this.#high ??= []);
     const n = high.length;
     if (n > 0 && high[n - 1] === from - base) high[n - 1] = to - base;
     else high.push(from - base, to - base);
@@ -299,6 +309,7 @@ export class LineDecoder {
       }
 
       const high = this.#high;
+      if (high === undefined) return text.slice(start, end);
       while (this.#highAt < high.length && (high[this.#highAt + 1] as number) <= start) this.#highAt += 2;
       if (this.#highAt >= high.length || (high[this.#highAt] as number) >= end) return text.slice(start, end);
       const bytes = this.#textBytes as Buffer;

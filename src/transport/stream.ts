@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { IrcTimeoutError, type IrcsockError } from '../errors.js';
-import { LineDecoder, type DecodedLine } from '../framing/line-decoder.js';
+import { LineDecoder, type DecodedLine, type LineDecoderOptions } from '../framing/line-decoder.js';
 import { LinkDeflater, LinkInflater } from '../framing/zlib.js';
 import type { Endpoint, ProxyFacts, Transport, TransportKind, TransportSink } from './transport.js';
 import type { TlsInfo } from './tls.js';
@@ -20,6 +20,19 @@ export interface StreamTransportInit {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+// One options object per set of limits (in practice one per listener), not one per connection.
+const decoderOptionSets = new Map<string, LineDecoderOptions>();
+function decoderOptions(maxTagBytes: number, maxBodyBytes: number, maxOverlongBytes: number): LineDecoderOptions {
+  const key = `${maxTagBytes} ${maxBodyBytes} ${maxOverlongBytes}`;
+  let opts = decoderOptionSets.get(key);
+  if (opts === undefined) {
+    if (decoderOptionSets.size >= 64) decoderOptionSets.clear();
+    opts = Object.freeze({ maxTagBytes, maxBodyBytes, maxOverlongBytes });
+    decoderOptionSets.set(key, opts);
+  }
+  return opts;
+}
 // How long a closing stream waits for the peer's FIN after sending its own.
 const LINGER = 2_000;
 
@@ -64,7 +77,10 @@ export class StreamTransport implements Transport {
   compressed = false;
 
   readonly #socket: Socket;
-  readonly #decoder: LineDecoder;
+  // Only while it holds something (a partial line, bytes not yet pulled): an
+  // idle connection between complete lines carries no decoder.
+  #decoder: LineDecoder | undefined = undefined;
+  readonly #decoderOptions: LineDecoderOptions;
   readonly #maxInflate: number;
   #sink: TransportSink | undefined = undefined;
   #ending = false;
@@ -99,11 +115,7 @@ export class StreamTransport implements Transport {
     this.proxy = init.proxy;
     this.#socket = init.socket;
     this.#maxInflate = init.maxInflatePerRead;
-    this.#decoder = new LineDecoder({
-      maxTagBytes: init.maxTagBytes,
-      maxBodyBytes: init.maxBodyBytes,
-      maxOverlongBytes: init.maxOverlongBytes,
-    });
+    this.#decoderOptions = decoderOptions(init.maxTagBytes, init.maxBodyBytes, init.maxOverlongBytes);
   }
 
   attach(sink: TransportSink): void {
@@ -173,11 +185,17 @@ export class StreamTransport implements Transport {
   }
 
   get buffered(): number {
-    return this.#decoder.buffered;
+    return this.#decoder?.buffered ?? 0;
   }
 
   next(): DecodedLine | undefined {
-    return this.#decoder.next();
+    return this.#decoder?.next();
+  }
+
+  #takeRemainder(): Buffer {
+    const d = this.#decoder;
+    this.#decoder = undefined;
+    return d === undefined ? EMPTY : d.takeRemainder();
   }
 
   write(data: Buffer): void {
@@ -257,12 +275,13 @@ export class StreamTransport implements Transport {
   }
 
   takeInput(): Buffer {
-    return this.#decoder.takeRemainder();
+    return this.#takeRemainder();
   }
 
   restoreInput(data: Buffer): void {
     if (data.length === 0) return;
-    const rest = this.#decoder.takeRemainder();
+    const rest = this.#takeRemainder();
+    this.#decoder = new LineDecoder(this.#decoderOptions);
     this.#decoder.write(rest.length === 0 ? data : Buffer.concat([data, rest]));
   }
 
@@ -396,7 +415,7 @@ export class StreamTransport implements Transport {
     if (this.#oldInflater !== undefined) {
       this.#inflateAfterRetire = true;
     } else {
-      this.#newInflater(fail, this.#decoder.takeRemainder());
+      this.#newInflater(fail, this.#takeRemainder());
     }
     sink?.onCompressed();
   }
@@ -513,8 +532,10 @@ export class StreamTransport implements Transport {
   }
 
   #feed(chunk: Buffer): void {
-    this.#decoder.write(chunk);
+    if (chunk.length > 0) (this.#decoder ??= new LineDecoder(this.#decoderOptions)).write(chunk);
     this.#sink?.onReadable();
+    // Every line pulled and none begun: the next read starts a fresh decoder.
+    if (this.#decoder?.empty === true) this.#decoder = undefined;
   }
 
   #onClose(): void {
@@ -529,7 +550,7 @@ export class StreamTransport implements Transport {
     this.#heldOutputBytes = 0;
     this.#awaitingDrain = undefined;
     this.#awaitingBytes = 0;
-    this.#decoder.takeRemainder();
+    this.#decoder = undefined;
     this.#sink?.onClose(this.#error);
   }
 }

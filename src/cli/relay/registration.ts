@@ -3,7 +3,7 @@ import type { IrcMessage } from '../../index.js';
 import { casefold, stsValueFor } from '../../index.js';
 import { CHANNELLEN, NICKLEN, SOFTWARE, TOPICLEN, USERLEN, type RelayContext } from './context.js';
 import { deliverToClients } from './fanout.js';
-import { CAPS, type Client } from './state.js';
+import { CAPS, detach, type Client } from './state.js';
 
 const NICK_RE = /^[A-Za-z[\]\\`_^{|}][A-Za-z0-9[\]\\`_^{|}-]*$/;
 const CAP_LS = [...CAPS.keys()].join(' ');
@@ -121,7 +121,7 @@ export function user(ctx: RelayContext, client: Client, msg: IrcMessage): void {
   // No ident lookup: the `~` says the user name is the client's own claim, as ircds mark it.
   const name = (msg.params[0] ?? '').replace(/[^A-Za-z0-9._-]/g, '').slice(0, USERLEN - 1) || 'user';
   client.setUser(`~${name}`);
-  client.realname = msg.params[3] ?? '';
+  client.realname = detach(msg.params[3] ?? '');
   tryRegister(ctx, client);
 }
 

@@ -14,12 +14,25 @@ export const CAPS: ReadonlyMap<string, number> = new Map([
   ['echo-message', CAP_ECHO_MESSAGE],
 ]);
 
+/**
+ * A string of its own: a parameter is a slice of the line it came in (V8 keeps
+ * the whole line, or the whole read, alive behind it), a concatenation a tree
+ * of its pieces. The JSON round trip copies every code unit, lone surrogates
+ * (escaped bytes) included.
+ */
+export function detach(s: string): string {
+  return s.length < 13 ? s : (JSON.parse(JSON.stringify(s)) as string);
+}
+
 /** One connected client, registered or not. */
 const NO_CHANNELS: ReadonlySet<Channel> = new Set();
 
 export class Client {
-  /** A client of this server; a `RemoteUser` (behind a server link) has `local: false`. */
-  readonly local = true;
+  /** A client of this server; a `RemoteUser` (behind a server link) has `local: false`. On the prototype: a field less per client. */
+  get local(): true {
+    return true;
+  }
+
   readonly conn: Connection;
   /**
    * The host shown in sources, WHO and USERHOST: the client's address (behind
@@ -72,11 +85,13 @@ export class Client {
 
   /** `nick!user@host`, built once per nick rather than once per message. */
   get prefix(): string {
-    this.#prefix ??= `${this.target}!${this.user ?? 'unknown'}@${this.host}`;
+    // One flat string, not the tree of pieces a template leaves (kept for the client's life).
+    this.#prefix ??= detach(`${this.target}!${this.user ?? 'unknown'}@${this.host}`);
     return this.#prefix;
   }
 
   setNick(nick: string): void {
+    nick = detach(nick);
     this.nick = nick;
     this.folded = casefold(nick);
     this.#prefix = undefined;
