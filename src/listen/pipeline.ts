@@ -407,6 +407,8 @@ export class AcceptPipeline {
     a.key = undefined;
     if (a.upgraded !== undefined) {
       // An open WebSocket: the refusal is its close frame (1008, policy violation).
+      // Read again (it was paused at the upgrade) so the peer's close frame completes the handshake.
+      a.upgraded.ws.resume();
       a.upgraded.ws.close(1008, reason.slice(0, 120));
     } else if (!socket.destroyed) {
       // A WebSocket listener's peer speaks HTTP until the upgrade, and its refusals answer in HTTP already.

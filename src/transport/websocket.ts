@@ -123,7 +123,13 @@ export class WsTransport implements Transport {
     ws.on('close', () => {
       this.#onClose();
     });
-    if (ws.readyState === WebSocket.CLOSED) queueMicrotask(() => { this.#onClose(); });
+    ws.off('error', noop);
+    if (ws.readyState === WebSocket.CLOSED) {
+      queueMicrotask(() => { this.#onClose(); });
+      return;
+    }
+    // Paused since the upgrade (see WsAcceptor): what the client sent meanwhile is read now.
+    ws.resume();
   }
 
   get socket(): Socket {
@@ -535,8 +541,16 @@ export class WsAcceptor {
     socket.once('close', onClose);
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       socket.off('close', onClose);
+      // Until a connection owns it (after the check hook, which may take a while): read nothing, so the
+      // client's first lines wait in the socket as on TCP, and a bad frame cannot be an unheard 'error'.
+      ws.on('error', noop);
+      ws.pause();
       const protocol = ws.protocol === BINARY_PROTOCOL || ws.protocol === TEXT_PROTOCOL ? ws.protocol : undefined;
       done(undefined, { ws, req, facts: { protocol, path, origin, forwarded: false } });
     });
   }
+}
+
+function noop(): void {
+  // An error before a connection owns the WebSocket: its close follows, and is what counts.
 }

@@ -132,6 +132,47 @@ test('non-UTF-8 in: a text frame that is not UTF-8 closes with 1007; other conne
   assert.equal((await input).params[0], 'still');
 });
 
+test('with an async check hook, the lines a client sends at once wait for it (none lost), as on TCP', async () => {
+  // A DNS blocklist lookup, say: the hook answers after the client has sent its registration.
+  let letIn: (v: boolean) => void = () => undefined;
+  const s = await wsServer({ check: () => new Promise<boolean>((resolve) => (letIn = resolve)) });
+  const opened = s.accepted();
+  const peer = await WsPeer.open(s.url, [TEXT]);
+  peer.send('NICK early', false);
+  peer.send('USER early 0 * :early', false);
+  // Both frames are on the wire before the hook answers.
+  await new Promise((resolve) => setImmediate(resolve));
+  const inputs: string[] = [];
+  s.backend.on('input', (_c, m) => inputs.push(m.command));
+  const two = once(s.backend, 'input', { filter: () => inputs.length === 2 });
+  letIn(true);
+  await opened;
+  await two;
+  assert.deepEqual(inputs, ['NICK', 'USER']);
+});
+
+test('a bad frame while the check hook is pending ends that peer only: no unheard error, the process and other peers go on', async () => {
+  let letIn: (v: boolean) => void = () => undefined;
+  let first = true;
+  const s = await wsServer({
+    check: () => {
+      if (!first) return true;
+      first = false;
+      return new Promise<boolean>((resolve) => (letIn = resolve));
+    },
+  });
+  const peer = await WsPeer.open(s.url, [TEXT]);
+  // A masked frame with the reserved opcode 0x3, as a client's raw socket could send it.
+  (peer.ws as unknown as { _socket: net.Socket })._socket.write(Buffer.from([0x83, 0x80, 0, 0, 0, 0]));
+  await new Promise((resolve) => setImmediate(resolve));
+  letIn(true);
+  assert.notEqual(await peer.waitClosed(), 1000);
+  const other = await pair(s, [TEXT]);
+  const input = nextInput(s);
+  other.peer.send('PING still', false);
+  assert.equal((await input).params[0], 'still');
+});
+
 test('non-UTF-8 in a binary frame is read as on TCP (no close)', async () => {
   const s = await wsServer();
   const { peer } = await pair(s, [BINARY]);
