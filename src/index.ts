@@ -63,6 +63,7 @@ export { parseFingerprint, formatPin, type Pin, type FingerprintAlgorithm } from
 export { HandshakeBudget, HANDSHAKE_BUDGET_DEFAULTS, type HandshakeBudgetOptions } from './admission/handshake-budget.js';
 export type { TransportKind, Endpoint, IpEndpoint, UnixEndpoint, ProxyFacts } from './transport/transport.js';
 export { BINARY_PROTOCOL, TEXT_PROTOCOL, type WebSocketFacts, type WebSocketListenerOptions } from './transport/websocket.js';
+export type { ForwardedHeader } from './transport/forwarded.js';
 export {
   encodeProxyHeader,
   type ProxyHeaderInit,

@@ -1,4 +1,5 @@
 import type { Server } from 'node:net';
+import type { ForwardedHeader } from '../transport/forwarded.js';
 import type { Admission } from '../admission/admission.js';
 import type { HandshakeBudget } from '../admission/handshake-budget.js';
 import type { CidrList } from '../admission/cidr.js';
@@ -50,6 +51,7 @@ export interface ListenerConfig {
     | {
         readonly acceptor: WsAcceptor;
         readonly forwardedFrom: CidrList | undefined;
+        readonly forwardedHeader: ForwardedHeader;
         readonly upgradeTimeout: number;
         readonly pingInterval: number;
       }

@@ -10,6 +10,7 @@ import { IrcArgumentError } from '../errors.js';
 import type { FloodOptions, Limits } from '../limits.js';
 import { checkDuration, checkKeys } from '../options.js';
 import type { ServerTlsOptions } from '../transport/tls.js';
+import type { ForwardedHeader } from '../transport/forwarded.js';
 import { WsAcceptor, type WebSocketListenerOptions } from '../transport/websocket.js';
 import type { InheritedListener } from './inherited.js';
 import type { AdmissionCheck, ListenerConfig } from './listener.js';
@@ -100,7 +101,7 @@ export const LISTENER_KEYS = ['addr', 'port', 'ipv6', 'path', 'mode', 'tls', 'pr
 export const PROXY_KEYS = ['from', 'timeout'];
 
 /** @internal */
-export const WEBSOCKET_KEYS = ['path', 'origins', 'requireOrigin', 'forwardedFrom', 'perMessageDeflate', 'upgradeTimeout', 'pingInterval', 'onRequest'];
+export const WEBSOCKET_KEYS = ['path', 'origins', 'requireOrigin', 'forwardedFrom', 'forwardedHeader', 'perMessageDeflate', 'upgradeTimeout', 'pingInterval', 'onRequest'];
 
 /** @internal */
 export const DEFAULT_UPGRADE_TIMEOUT = 10_000;
@@ -139,6 +140,7 @@ export function checkWebSocket(where: string, ws: boolean | WebSocketListenerOpt
   return {
     acceptor: new WsAcceptor(opts, Number.isFinite(maxPayload) ? maxPayload : 1024 * 1024),
     forwardedFrom: opts.forwardedFrom === undefined ? undefined : new CidrList(opts.forwardedFrom, `${where} websocket.forwardedFrom`),
+    forwardedHeader: checkForwardedHeader(where, opts.forwardedHeader),
     upgradeTimeout: checkDuration(where, 'websocket.upgradeTimeout', opts.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT),
     pingInterval: checkDuration(where, 'websocket.pingInterval', opts.pingInterval ?? DEFAULT_PING_INTERVAL, true),
   };
@@ -154,4 +156,12 @@ export function checkProxy(where: string, proxy: boolean | ProxyListenerOptions 
   checkKeys(`${where} proxy`, proxy, PROXY_KEYS);
   const timeout = checkDuration(where, 'proxy.timeout', proxy.timeout ?? DEFAULT_PROXY_TIMEOUT);
   return { from: new CidrList(proxy.from ?? DEFAULT_PROXY_FROM, `${where} proxy.from`), timeout };
+}
+
+function checkForwardedHeader(where: string, header: unknown): ForwardedHeader {
+  if (header === undefined) return 'x-forwarded-for';
+  if (header !== 'x-forwarded-for' && header !== 'forwarded' && header !== 'x-real-ip') {
+    throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: websocket.forwardedHeader must be 'x-forwarded-for', 'forwarded' or 'x-real-ip'`);
+  }
+  return header;
 }

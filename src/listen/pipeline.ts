@@ -246,7 +246,7 @@ export class AcceptPipeline {
       // and admission counts that client, not the proxy.
       const trusted = ws.forwardedFrom;
       if (trusted !== undefined && 'address' in a.peer && trusted.has(a.peer.address)) {
-        const client = forwardedClient(upgraded.req.headers, trusted);
+        const client = forwardedClient(upgraded.req.headers, trusted, ws.forwardedHeader);
         if (client !== undefined) {
           a.peer = { address: client, port: 0, family: client.includes(':') ? 6 : 4 };
           upgraded.facts = { ...upgraded.facts, forwarded: true };

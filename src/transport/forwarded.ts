@@ -8,34 +8,42 @@ export interface ForwardedHeaders {
   'x-real-ip'?: string | string[] | undefined;
 }
 
+/** Which one header the reverse proxy in front sets. */
+export type ForwardedHeader = 'x-forwarded-for' | 'forwarded' | 'x-real-ip';
+
 /**
- * The client's address as trusted reverse proxies report it, or `undefined`
- * when the headers name none. Hops are read right to left (each proxy
- * appends the peer it saw), skipping the trusted proxies themselves, so a
- * client cannot forge its address by sending a header of its own: the first
- * untrusted hop is the client. `Forwarded` (RFC 7239) wins over
- * `X-Forwarded-For`, which wins over `X-Real-IP`.
+ * The client's address as trusted reverse proxies report it in `header`, or
+ * `undefined` when it names none. Exactly one header is read, the one the
+ * proxy is configured to set: a proxy rewrites or appends to its own header
+ * and passes every other one through untouched, so a client could write
+ * another header itself (nginx's usual `X-Forwarded-For` setup forwards a
+ * client's own `Forwarded: for=…` as it came). Hops are read right to left
+ * (each proxy appends the peer it saw), skipping the trusted proxies
+ * themselves, so an entry the client put in front of what the proxy appended
+ * is never taken: the first untrusted hop is the client. An unreadable hop
+ * ends the chain: then nothing is taken, and the proxy stays the peer.
  */
-export function forwardedClient(headers: ForwardedHeaders, trusted: CidrList): string | undefined {
-  const forwarded = join(headers.forwarded);
-  if (forwarded !== undefined) {
-    const hops = forwarded.split(',').map((element) => {
-      for (const pair of element.split(';')) {
-        const eq = pair.indexOf('=');
-        if (eq > 0 && pair.slice(0, eq).trim().toLowerCase() === 'for') return pair.slice(eq + 1);
-      }
-      return '';
-    });
-    const found = pick(hops, trusted);
-    if (found !== undefined) return found;
+export function forwardedClient(headers: ForwardedHeaders, trusted: CidrList, header: ForwardedHeader = 'x-forwarded-for'): string | undefined {
+  const value = join(headers[header]);
+  if (value === undefined) return undefined;
+  switch (header) {
+    case 'forwarded':
+      return pick(
+        value.split(',').map((element) => {
+          for (const pair of element.split(';')) {
+            const eq = pair.indexOf('=');
+            if (eq > 0 && pair.slice(0, eq).trim().toLowerCase() === 'for') return pair.slice(eq + 1);
+          }
+          return '';
+        }),
+        trusted,
+      );
+    case 'x-forwarded-for':
+      return pick(value.split(','), trusted);
+    case 'x-real-ip':
+      // One address, set (not appended) by the proxy.
+      return address(value);
   }
-  const xff = join(headers['x-forwarded-for']);
-  if (xff !== undefined) {
-    const found = pick(xff.split(','), trusted);
-    if (found !== undefined) return found;
-  }
-  const real = join(headers['x-real-ip']);
-  return real === undefined ? undefined : address(real);
 }
 
 function pick(hops: string[], trusted: CidrList): string | undefined {

@@ -10,6 +10,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { IrcLineTooLongError, IrcParseError, IrcTimeoutError, IrcWebSocketError } from '../errors.js';
 import { decodeEscaped } from '../framing/text.js';
 import { frameChunk, frameLines } from './ws-frame.js';
+import type { ForwardedHeader } from './forwarded.js';
 import type { TlsInfo } from './tls.js';
 import type { Endpoint, ProxyFacts, Transport, TransportKind, TransportLine, TransportSink } from './transport.js';
 
@@ -384,10 +385,17 @@ export interface WebSocketListenerOptions {
   requireOrigin?: boolean;
   /**
    * Addresses or CIDR blocks of reverse proxies (nginx, haproxy in HTTP mode)
-   * whose `Forwarded` / `X-Forwarded-For` / `X-Real-IP` header names the
-   * client. Default none: the headers are ignored.
+   * whose `forwardedHeader` names the client. Default none: the headers are
+   * ignored.
    */
   forwardedFrom?: readonly string[];
+  /**
+   * The one header those proxies set: `'x-forwarded-for'` (the default;
+   * nginx's `$proxy_add_x_forwarded_for`, haproxy's `option forwardfor`),
+   * `'forwarded'` (RFC 7239) or `'x-real-ip'`. Only that header is read: a
+   * proxy passes the others through as the client wrote them.
+   */
+  forwardedHeader?: ForwardedHeader;
   /**
    * permessage-deflate. Off by default: compression of secrets next to
    * attacker-chosen text leaks them (CRIME/BREACH-style side channels), and

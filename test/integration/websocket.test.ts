@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { ListenerOptions } from '../../src/backend.js';
+import type { ForwardedHeader } from '../../src/transport/forwarded.js';
 import type { Connection } from '../../src/connection/connection.js';
 import type { IrcMessage } from '../../src/message/message.js';
 import { startRelay } from '../../src/cli/relay/server.js';
@@ -302,20 +303,25 @@ test('garbage instead of HTTP is 400 and ERR_WS_HANDSHAKE; a half-sent request i
 
 // --- forwarding headers --------------------------------------------------------
 
-test('X-Forwarded-For / Forwarded / X-Real-IP name the client only when the socket peer is a trusted proxy', async () => {
-  const trusted = await wsServer({}, { forwardedFrom: ['127.0.0.1'] });
-  const cases: [Record<string, string>, string][] = [
-    [{ 'X-Forwarded-For': '203.0.113.9' }, '203.0.113.9'],
+test('the one configured forwarding header names the client, only when the socket peer is a trusted proxy; the others are never read', async () => {
+  const cases: [ForwardedHeader | undefined, Record<string, string>, string][] = [
+    [undefined, { 'X-Forwarded-For': '203.0.113.9' }, '203.0.113.9'],
     // A client's own forged entry is left of what the proxy appended: the rightmost untrusted hop wins.
-    [{ 'X-Forwarded-For': '198.51.100.1, 203.0.113.9' }, '203.0.113.9'],
-    [{ 'X-Forwarded-For': '203.0.113.9, 127.0.0.1' }, '203.0.113.9'],
-    [{ Forwarded: 'for="[2001:db8::7]:4711";proto=https', 'X-Forwarded-For': '203.0.113.9' }, '2001:db8::7'],
-    [{ 'X-Real-IP': '192.0.2.44' }, '192.0.2.44'],
-    [{}, '127.0.0.1'],
+    [undefined, { 'X-Forwarded-For': '198.51.100.1, 203.0.113.9' }, '203.0.113.9'],
+    [undefined, { 'X-Forwarded-For': '203.0.113.9, 127.0.0.1' }, '203.0.113.9'],
+    // A proxy that sets X-Forwarded-For passes a client's own Forwarded or X-Real-IP through: never read.
+    [undefined, { 'X-Forwarded-For': '203.0.113.9', Forwarded: 'for=198.51.100.66', 'X-Real-IP': '198.51.100.67' }, '203.0.113.9'],
+    [undefined, { Forwarded: 'for=198.51.100.66' }, '127.0.0.1'],
+    // An unreadable hop ends the chain: the proxy stays the peer, no other header is tried.
+    [undefined, { 'X-Forwarded-For': 'unknown', 'X-Real-IP': '198.51.100.67' }, '127.0.0.1'],
+    ['forwarded', { Forwarded: 'for="[2001:db8::7]:4711";proto=https', 'X-Forwarded-For': '198.51.100.1' }, '2001:db8::7'],
+    ['x-real-ip', { 'X-Real-IP': '192.0.2.44', 'X-Forwarded-For': '198.51.100.1' }, '192.0.2.44'],
+    [undefined, {}, '127.0.0.1'],
   ];
-  for (const [headers, expected] of cases) {
+  for (const [forwardedHeader, headers, expected] of cases) {
+    const trusted = await wsServer({}, { forwardedFrom: ['127.0.0.1'], ...(forwardedHeader === undefined ? {} : { forwardedHeader }) });
     const { conn } = await pair(trusted, [TEXT], { headers });
-    assert.equal(conn.peerAddr, expected, JSON.stringify(headers));
+    assert.equal(conn.peerAddr, expected, JSON.stringify([forwardedHeader, headers]));
     assert.equal(conn.websocket?.forwarded, expected !== '127.0.0.1');
     assert.equal(conn.family, expected.includes(':') ? 6 : 4);
   }
@@ -325,6 +331,7 @@ test('X-Forwarded-For / Forwarded / X-Real-IP name the client only when the sock
   assert.equal(conn.websocket?.forwarded, false);
   const none = await wsServer();
   assert.equal((await pair(none, [TEXT], { headers: { 'X-Forwarded-For': '203.0.113.9' } })).conn.peerAddr, '127.0.0.1');
+  await assert.rejects(wsServer({}, { forwardedFrom: ['127.0.0.1'], forwardedHeader: 'via' as ForwardedHeader }), { code: 'ERR_INVALID_OPTION' });
 });
 
 test('admission judges the forwarded client: a denied client behind a trusted proxy is closed with 1008', async () => {
