@@ -142,6 +142,8 @@ export class HandoffReceiver {
       this.#pending = {
         state: opts.state,
         commit: () => {
+          // Committed for good: an abort that crosses our 'committed' on the wire is too late to act on.
+          this.#pending = undefined;
           this.#channel.off('disconnect', onGone);
           for (const conn of this.#adopted) conn.thaw();
           const adopted = this.#adopted.length;

@@ -82,6 +82,8 @@ class Sender {
   #waiters = new Map<string, (msg: ToPredecessor) => void>();
   #failure: ((err: IrcHandoffError) => void) | undefined;
   #done = false;
+  // From here on the successor may be serving: a timeout ends it rather than taking everything back.
+  #commitSent = false;
 
   constructor(backend: Backend, child: ChildProcess, opts: HandoffOptions, timeout: number, drain: number) {
     this.#backend = backend;
@@ -109,6 +111,13 @@ class Sender {
     child.once('exit', onGone);
     child.once('disconnect', onGone);
     const timer = setTimeout(() => {
+      if (this.#commitSent) {
+        // The successor may already be serving what it adopted: taking it all back now would have two
+        // processes on the same sockets. Only a successor that is gone can be rolled back from: end it,
+        // and its exit calls the hand-off off.
+        this.#child.kill('SIGKILL');
+        return;
+      }
       this.#fail('ERR_HANDOFF_TIMEOUT', `the hand-off did not end within ${this.#timeout} ms`);
     }, this.#timeout);
     try {
@@ -210,6 +219,7 @@ class Sender {
     }
     await Promise.all(acks);
     const committed = this.#await('committed');
+    this.#commitSent = true;
     await this.#send({ t: 'commit', count: moving.length });
     await committed;
     this.#done = true;

@@ -15,7 +15,9 @@ import tls from 'node:tls';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
-import { Backend, handOff, IrcHandoffError, type Connection, type Listener } from '../../src/index.js';
+import { EventEmitter } from 'node:events';
+import { Backend, handOff, IrcHandoffError, receiveHandoff, type Connection, type Listener } from '../../src/index.js';
+import { wrap, type ToSuccessor } from '../../src/handoff/protocol.js';
 import { once } from '../helpers/net.js';
 import { localhostCert } from '../helpers/tls-cert.js';
 
@@ -303,3 +305,33 @@ describe('hand-off to a successor process', () => {
     await stop(child);
   });
 });
+
+test("an abort that crosses the successor's 'committed' on the wire is too late: the successor keeps serving its listeners", async () => {
+  // The predecessor's side played by hand over an in-process channel: commit, then a late abort.
+  const channel = Object.assign(new EventEmitter(), { send: (): boolean => true });
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const key = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const receiving = receiveHandoff({}, channel as unknown as NodeJS.Process);
+  channel.emit('message', wrap<ToSuccessor>({ t: 'welcome' }));
+  channel.emit('message', wrap<ToSuccessor>({ t: 'listener', key, kind: 'tcp', proxy: false }), server);
+  channel.emit('message', wrap<ToSuccessor>({ t: 'listeners-done' }));
+  const receiver = await receiving;
+  const backend = new Backend();
+  try {
+    await backend.createListener({ inherit: receiver.listeners.get(key) });
+    const adopted = receiver.adopt(backend);
+    channel.emit('message', wrap<ToSuccessor>({ t: 'commit', count: 0 }));
+    assert.deepEqual(await adopted, { adopted: 0 });
+    channel.emit('message', wrap<ToSuccessor>({ t: 'abort', reason: 'hand-off called off' }));
+    assert.equal(backend.activeListeners.size, 1);
+    assert.equal(server.listening, true);
+    const opened = once(backend, 'listenerOpen');
+    const client = net.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port });
+    await opened;
+    client.destroy();
+  } finally {
+    await backend.shutdown();
+  }
+});
+
