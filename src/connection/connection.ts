@@ -126,7 +126,13 @@ export class Connection {
   // Created on the first line queued and dropped once written: an idle connection holds no array.
   #pending: (Buffer | string)[] | undefined = undefined;
   #pendingStrings = 0;
+  // Bytes of the queued Buffers and of the strings sized so far. A string is
+  // sized (UTF-8 length, which flattens it) only when the queue might be near
+  // a limit: below them, its UTF-16 length bounds its bytes well enough.
   #pendingBytes = 0;
+  // UTF-16 units of the queued strings not sized yet, from #pending[#sizedTo] on.
+  #unsized = 0;
+  #sizedTo = 0;
   #queuedBelow = 0;
   #scheduled = false;
   #highFired = false;
@@ -306,7 +312,34 @@ export class Connection {
 
   /** Bytes waiting to reach the kernel: ircsock's queue plus what the transport holds. */
   get queuedBytes(): number {
+    this.#sizePending();
     return this.#pendingBytes + this.#transport.writableLength;
+  }
+
+  /**
+   * Sizes the strings queued since the last call. UTF-8 length: exact for
+   * well-formed text, an escaped byte counted as 3 (an overestimate, on the
+   * safe side of SendQ).
+   */
+  #sizePending(): void {
+    if (this.#unsized === 0) return;
+    const pending = this.#pending as (Buffer | string)[];
+    let bytes = this.#pendingBytes;
+    for (let i = this.#sizedTo; i < pending.length; i++) {
+      const line = pending[i] as Buffer | string;
+      if (typeof line === 'string') bytes += Buffer.byteLength(line);
+    }
+    this.#pendingBytes = bytes;
+    this.#sizedTo = pending.length;
+    this.#unsized = 0;
+  }
+
+  #clearPending(): void {
+    this.#pending = undefined;
+    this.#pendingStrings = 0;
+    this.#pendingBytes = 0;
+    this.#unsized = 0;
+    this.#sizedTo = 0;
   }
 
   /**
@@ -323,20 +356,24 @@ export class Connection {
     (this.#pending ??= []).push(line);
     if (typeof line === 'string') {
       this.#pendingStrings++;
-      // UTF-8 length: exact for well-formed text, an escaped byte counted as 3 (an overestimate, on the safe side of SendQ).
-      this.#pendingBytes += Buffer.byteLength(line);
+      this.#unsized += line.length;
     } else {
       this.#pendingBytes += line.length;
     }
     this.linesOut++;
-    const queued = this.#pendingBytes + this.#queuedBelow;
-    if (queued > this.limits.sendQ) {
-      this.#sendQExceeded(queued);
-      return false;
-    }
-    if (!this.#highFired && queued >= this.limits.sendQHighWater) {
-      this.#highFired = true;
-      this.#hooks.sendQueueHigh(this, queued);
+    const below = this.#pendingBytes + this.#queuedBelow;
+    // A UTF-16 unit is at most 3 bytes: only a queue that might be near a limit is sized exactly.
+    if (below + this.#unsized * 3 >= (this.#highFired ? this.limits.sendQ : this.limits.sendQHighWater)) {
+      this.#sizePending();
+      const queued = this.#pendingBytes + this.#queuedBelow;
+      if (queued > this.limits.sendQ) {
+        this.#sendQExceeded(queued);
+        return false;
+      }
+      if (!this.#highFired && queued >= this.limits.sendQHighWater) {
+        this.#highFired = true;
+        this.#hooks.sendQueueHigh(this, queued);
+      }
     }
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -355,7 +392,7 @@ export class Connection {
     // Frozen for a hand-off: output waits here, in the snapshot, until a side takes it up.
     if (this.#frozen) return;
     const t = this.#transport;
-    if (this.#pendingBytes > 0 && t.writable && !t.needDrain) this.#writeOut();
+    if (this.#pending !== undefined && t.writable && !t.needDrain) this.#writeOut();
     this.#checkLow();
   }
 
@@ -368,7 +405,7 @@ export class Connection {
   }
 
   #flushBeforeEnd(): void {
-    if (this.#pendingBytes > 0 && !this.#ended && this.#transport.writable) this.#writeOut();
+    if (this.#pending !== undefined && !this.#ended && this.#transport.writable) this.#writeOut();
   }
 
   #writeOut(): void {
@@ -378,9 +415,7 @@ export class Connection {
       // A framing transport takes the queued buffers themselves: a fan-out's
       // targets share them, so it can frame each line once for all of them.
       const chunks = this.#pendingStrings === 0 ? (pending as Buffer[]) : pending.map((line) => (typeof line === 'string' ? encodeText(line) : line));
-      this.#pending = undefined;
-      this.#pendingStrings = 0;
-      this.#pendingBytes = 0;
+      this.#clearPending();
       t.writeChunks(chunks);
       return;
     }
@@ -396,9 +431,7 @@ export class Connection {
       data = Buffer.concat(pending.map((line) => (typeof line === 'string' ? encodeText(line) : line)));
     }
     // No array kept: `length = 0` would keep the grown backing store on every idle connection.
-    this.#pending = undefined;
-    this.#pendingStrings = 0;
-    this.#pendingBytes = 0;
+    this.#clearPending();
     this.#transport.write(data);
   }
 
@@ -419,7 +452,7 @@ export class Connection {
     this.#flood?.suspend();
     const t = this.#transport;
     t.freezeInput();
-    if (this.#pendingBytes > 0 && t.writable) this.#writeOut();
+    if (this.#pending !== undefined && t.writable) this.#writeOut();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         resolve(false);
@@ -482,7 +515,7 @@ export class Connection {
       t.restoreInput(this.#exportedInput);
       this.#exportedInput = undefined;
     }
-    if (this.#pendingBytes > 0 && !this.#scheduled) {
+    if (this.#pending !== undefined && !this.#scheduled) {
       this.#scheduled = true;
       this.#hooks.scheduleFlush(this);
     }
@@ -508,9 +541,7 @@ export class Connection {
     this.disconnecting = 'Handed over';
     unschedule(this);
     this.#flood?.clear();
-    this.#pending = undefined;
-    this.#pendingStrings = 0;
-    this.#pendingBytes = 0;
+    this.#clearPending();
     if (this.#admissionKey !== undefined) this.#admission?.release(this.#admissionKey);
     this.#transport.release();
   }
@@ -520,7 +551,7 @@ export class Connection {
     if (this.#finalized || this.disconnecting !== false) return;
     this.disconnecting = reason;
     this.#closeReason ??= reason;
-    if (this.#pendingBytes > 0 && this.#transport.writable) this.#writeOut();
+    if (this.#pending !== undefined && this.#transport.writable) this.#writeOut();
     this.#end(this.limits.disconnectTimeout);
   }
 
@@ -530,9 +561,7 @@ export class Connection {
     if (this.disconnecting === false) this.disconnecting = reason;
     this.#closeReason ??= reason;
     if (err !== undefined) this.#closeError ??= err;
-    this.#pending = undefined;
-    this.#pendingStrings = 0;
-    this.#pendingBytes = 0;
+    this.#clearPending();
     this.#transport.destroy();
   }
 
@@ -544,18 +573,18 @@ export class Connection {
    */
   compressNow(): void {
     if (this.#finalized) return;
-    if (this.#pendingBytes > 0 && !this.#ended) this.#writeOut();
+    if (this.#pending !== undefined && !this.#ended) this.#writeOut();
     this.#transport.compressNow();
   }
 
   /** @internal Compression once what is queued now has reached the kernel (the seed's flushed event). */
   compressAfterDrain(): void {
     if (this.#finalized) return;
-    if (this.#pendingBytes === 0 && this.#transport.writableLength === 0) {
+    if (this.#pending === undefined && this.#transport.writableLength === 0) {
       this.#transport.compressNow();
       return;
     }
-    if (this.#pendingBytes > 0 && !this.#ended) this.#writeOut();
+    if (this.#pending !== undefined && !this.#ended) this.#writeOut();
     this.#transport.compressAfterDrain();
   }
 
@@ -566,7 +595,7 @@ export class Connection {
    */
   uncompress(): void {
     if (this.#finalized) return;
-    if (this.#pendingBytes > 0 && !this.#ended) this.#writeOut();
+    if (this.#pending !== undefined && !this.#ended) this.#writeOut();
     this.#transport.uncompress();
   }
 
@@ -581,9 +610,7 @@ export class Connection {
     this.#closeError ??= new IrcLimitError('ERR_SENDQ_EXCEEDED', `SendQ exceeded: ${queued} bytes queued, limit ${limit}`, limit);
     this.#closeReason ??= 'SendQ exceeded';
     this.disconnecting = 'SendQ exceeded';
-    this.#pending = undefined;
-    this.#pendingStrings = 0;
-    this.#pendingBytes = 0;
+    this.#clearPending();
     const t = this.#transport;
     t.dropHeld();
     if (t.writable) t.write(SENDQ_ERROR);
@@ -727,9 +754,7 @@ export class Connection {
     if (this.disconnecting === false) this.disconnecting = this.#closeReason ?? 'Connection closed';
     unschedule(this);
     this.#flood?.clear();
-    this.#pending = undefined;
-    this.#pendingStrings = 0;
-    this.#pendingBytes = 0;
+    this.#clearPending();
     if (this.#admissionKey !== undefined) this.#admission?.release(this.#admissionKey);
     this.#hooks.closed(this, this.#closeReason ?? 'Connection closed', this.#closeError);
   }
