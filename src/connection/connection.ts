@@ -83,6 +83,35 @@ export interface ConnectionSnapshot {
   output: Buffer[];
 }
 
+// The flags of Connection's #bits.
+const SCHEDULED = 1;
+const HIGH_FIRED = 2;
+const ENDED = 4;
+const FINALIZED = 8;
+const FROZEN = 16;
+
+/**
+ * What is queued on a connection and not yet handed to its transport. Lines
+ * for this connection alone come as strings (one encode per flush for all of
+ * them); lines shared by a fan-out as the one Buffer they all queue.
+ */
+class OutQueue {
+  readonly lines: (Buffer | string)[] = [];
+  /** How many of the lines are strings. */
+  strings = 0;
+  /**
+   * Bytes of the Buffers and of the strings sized so far. A string is sized
+   * (UTF-8 length, which flattens it) only when the queue might be near a
+   * limit: below them, its UTF-16 length bounds its bytes well enough.
+   */
+  bytes = 0;
+  /** UTF-16 units of the strings not sized yet, from `lines[sizedTo]` on. */
+  unsized = 0;
+  sizedTo = 0;
+  /** What sat in the transport below this queue at the start of the batch: it cannot shrink before the next flush. */
+  below = 0;
+}
+
 const SENDQ_ERROR = Buffer.from('ERROR :SendQ exceeded\r\n');
 // After a SendQ overflow the peer is not reading: give the ERROR line a moment, no more.
 const SENDQ_GRACE = 1_000;
@@ -121,17 +150,11 @@ export class Connection {
 
   readonly #transport: Transport;
   readonly #hooks: ConnectionHooks;
-  // Lines for this connection alone come as strings (one encode per flush for
-  // all of them); lines shared by a fan-out as the one Buffer they all queue.
-  // Created on the first line queued and dropped once written: an idle connection holds no array.
-  #pending: (Buffer | string)[] | undefined = undefined;
-  #pendingStrings = 0;
-  #pendingBytes = 0;
-  #queuedBelow = 0;
-  #scheduled = false;
-  #highFired = false;
-  #ended = false;
-  #finalized = false;
+  // Made on the first line queued and dropped once written: an idle connection
+  // holds no array and none of the queue's counters.
+  #queue: OutQueue | undefined = undefined;
+  // The connection's own flags, one small integer rather than a field each (see the accessors below).
+  #bits = 0;
   #closeReason: string | undefined = undefined;
   #closeError: Error | undefined = undefined;
   /** @internal Its place in the shared deadline heap (idle and first-line deadlines). */
@@ -142,10 +165,49 @@ export class Connection {
   readonly #admissionKey: string | undefined;
   // Flood control, only on connections that have it: most never do.
   #flood: Flood | undefined;
-  // A hand-off under way: input is not dispatched, reads are stopped at the socket.
-  #frozen = false;
   // Input taken out for a snapshot: put back when the hand-off is called off.
   #exportedInput: Buffer | undefined = undefined;
+
+  get #scheduled(): boolean {
+    return (this.#bits & SCHEDULED) !== 0;
+  }
+
+  set #scheduled(on: boolean) {
+    this.#bits = on ? this.#bits | SCHEDULED : this.#bits & ~SCHEDULED;
+  }
+
+  get #highFired(): boolean {
+    return (this.#bits & HIGH_FIRED) !== 0;
+  }
+
+  set #highFired(on: boolean) {
+    this.#bits = on ? this.#bits | HIGH_FIRED : this.#bits & ~HIGH_FIRED;
+  }
+
+  get #ended(): boolean {
+    return (this.#bits & ENDED) !== 0;
+  }
+
+  set #ended(on: boolean) {
+    this.#bits = on ? this.#bits | ENDED : this.#bits & ~ENDED;
+  }
+
+  get #finalized(): boolean {
+    return (this.#bits & FINALIZED) !== 0;
+  }
+
+  set #finalized(on: boolean) {
+    this.#bits = on ? this.#bits | FINALIZED : this.#bits & ~FINALIZED;
+  }
+
+  /** A hand-off under way: input is not dispatched, reads are stopped at the socket. */
+  get #frozen(): boolean {
+    return (this.#bits & FROZEN) !== 0;
+  }
+
+  set #frozen(on: boolean) {
+    this.#bits = on ? this.#bits | FROZEN : this.#bits & ~FROZEN;
+  }
 
   /** @internal Connections are made by the backend. */
   constructor(init: ConnectionInit) {
@@ -306,7 +368,31 @@ export class Connection {
 
   /** Bytes waiting to reach the kernel: ircsock's queue plus what the transport holds. */
   get queuedBytes(): number {
-    return this.#pendingBytes + this.#transport.writableLength;
+    this.#sizePending();
+    return (this.#queue?.bytes ?? 0) + this.#transport.writableLength;
+  }
+
+  /**
+   * Sizes the strings queued since the last call. UTF-8 length: exact for
+   * well-formed text, an escaped byte counted as 3 (an overestimate, on the
+   * safe side of SendQ).
+   */
+  #sizePending(): void {
+    const q = this.#queue;
+    if (q === undefined || q.unsized === 0) return;
+    const pending = q.lines;
+    let bytes = q.bytes;
+    for (let i = q.sizedTo; i < pending.length; i++) {
+      const line = pending[i] as Buffer | string;
+      if (typeof line === 'string') bytes += Buffer.byteLength(line);
+    }
+    q.bytes = bytes;
+    q.sizedTo = pending.length;
+    q.unsized = 0;
+  }
+
+  #clearPending(): void {
+    this.#queue = undefined;
   }
 
   /**
@@ -319,24 +405,29 @@ export class Connection {
     if (this.#exportedInput !== undefined) return false;
     // What sits below our queue cannot shrink before the next flush: read it
     // once per batch, not once per line of a fan-out.
-    if (!this.#scheduled) this.#queuedBelow = this.#transport.writableLength;
-    (this.#pending ??= []).push(line);
+    const q = (this.#queue ??= new OutQueue());
+    if (!this.#scheduled) q.below = this.#transport.writableLength;
+    q.lines.push(line);
     if (typeof line === 'string') {
-      this.#pendingStrings++;
-      // UTF-8 length: exact for well-formed text, an escaped byte counted as 3 (an overestimate, on the safe side of SendQ).
-      this.#pendingBytes += Buffer.byteLength(line);
+      q.strings++;
+      q.unsized += line.length;
     } else {
-      this.#pendingBytes += line.length;
+      q.bytes += line.length;
     }
     this.linesOut++;
-    const queued = this.#pendingBytes + this.#queuedBelow;
-    if (queued > this.limits.sendQ) {
-      this.#sendQExceeded(queued);
-      return false;
-    }
-    if (!this.#highFired && queued >= this.limits.sendQHighWater) {
-      this.#highFired = true;
-      this.#hooks.sendQueueHigh(this, queued);
+    const below = q.bytes + q.below;
+    // A UTF-16 unit is at most 3 bytes: only a queue that might be near a limit is sized exactly.
+    if (below + q.unsized * 3 >= (this.#highFired ? this.limits.sendQ : this.limits.sendQHighWater)) {
+      this.#sizePending();
+      const queued = q.bytes + q.below;
+      if (queued > this.limits.sendQ) {
+        this.#sendQExceeded(queued);
+        return false;
+      }
+      if (!this.#highFired && queued >= this.limits.sendQHighWater) {
+        this.#highFired = true;
+        this.#hooks.sendQueueHigh(this, queued);
+      }
     }
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -355,7 +446,7 @@ export class Connection {
     // Frozen for a hand-off: output waits here, in the snapshot, until a side takes it up.
     if (this.#frozen) return;
     const t = this.#transport;
-    if (this.#pendingBytes > 0 && t.writable && !t.needDrain) this.#writeOut();
+    if (this.#queue !== undefined && t.writable && !t.needDrain) this.#writeOut();
     this.#checkLow();
   }
 
@@ -368,26 +459,25 @@ export class Connection {
   }
 
   #flushBeforeEnd(): void {
-    if (this.#pendingBytes > 0 && !this.#ended && this.#transport.writable) this.#writeOut();
+    if (this.#queue !== undefined && !this.#ended && this.#transport.writable) this.#writeOut();
   }
 
   #writeOut(): void {
     const t = this.#transport;
-    const pending = this.#pending ?? [];
+    const q = this.#queue ?? new OutQueue();
+    const pending = q.lines;
     if (t.writeChunks !== undefined) {
       // A framing transport takes the queued buffers themselves: a fan-out's
       // targets share them, so it can frame each line once for all of them.
-      const chunks = this.#pendingStrings === 0 ? (pending as Buffer[]) : pending.map((line) => (typeof line === 'string' ? encodeText(line) : line));
-      this.#pending = undefined;
-      this.#pendingStrings = 0;
-      this.#pendingBytes = 0;
+      const chunks = q.strings === 0 ? (pending as Buffer[]) : pending.map((line) => (typeof line === 'string' ? encodeText(line) : line));
+      this.#clearPending();
       t.writeChunks(chunks);
       return;
     }
     let data: Buffer;
-    if (this.#pendingStrings === 0) {
-      data = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending as Buffer[], this.#pendingBytes);
-    } else if (this.#pendingStrings === pending.length) {
+    if (q.strings === 0) {
+      data = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending as Buffer[], q.bytes);
+    } else if (q.strings === pending.length) {
       // Whole lines joined: each ends in CRLF, so no escape or surrogate pair spans two of them.
       let text = '';
       for (const line of pending) text += line as string;
@@ -396,9 +486,7 @@ export class Connection {
       data = Buffer.concat(pending.map((line) => (typeof line === 'string' ? encodeText(line) : line)));
     }
     // No array kept: `length = 0` would keep the grown backing store on every idle connection.
-    this.#pending = undefined;
-    this.#pendingStrings = 0;
-    this.#pendingBytes = 0;
+    this.#clearPending();
     this.#transport.write(data);
   }
 
@@ -419,7 +507,7 @@ export class Connection {
     this.#flood?.suspend();
     const t = this.#transport;
     t.freezeInput();
-    if (this.#pendingBytes > 0 && t.writable) this.#writeOut();
+    if (this.#queue !== undefined && t.writable) this.#writeOut();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         resolve(false);
@@ -469,7 +557,7 @@ export class Connection {
       bytesOut: t.bytesOut,
       flood: flood === undefined ? undefined : { ahead: flood.ahead },
       input,
-      output: (this.#pending ?? []).map((line) => (typeof line === 'string' ? encodeText(line) : line)),
+      output: (this.#queue?.lines ?? []).map((line) => (typeof line === 'string' ? encodeText(line) : line)),
     };
   }
 
@@ -482,7 +570,7 @@ export class Connection {
       t.restoreInput(this.#exportedInput);
       this.#exportedInput = undefined;
     }
-    if (this.#pendingBytes > 0 && !this.#scheduled) {
+    if (this.#queue !== undefined && !this.#scheduled) {
       this.#scheduled = true;
       this.#hooks.scheduleFlush(this);
     }
@@ -508,9 +596,7 @@ export class Connection {
     this.disconnecting = 'Handed over';
     unschedule(this);
     this.#flood?.clear();
-    this.#pending = undefined;
-    this.#pendingStrings = 0;
-    this.#pendingBytes = 0;
+    this.#clearPending();
     if (this.#admissionKey !== undefined) this.#admission?.release(this.#admissionKey);
     this.#transport.release();
   }
@@ -520,7 +606,7 @@ export class Connection {
     if (this.#finalized || this.disconnecting !== false) return;
     this.disconnecting = reason;
     this.#closeReason ??= reason;
-    if (this.#pendingBytes > 0 && this.#transport.writable) this.#writeOut();
+    if (this.#queue !== undefined && this.#transport.writable) this.#writeOut();
     this.#end(this.limits.disconnectTimeout);
   }
 
@@ -530,9 +616,7 @@ export class Connection {
     if (this.disconnecting === false) this.disconnecting = reason;
     this.#closeReason ??= reason;
     if (err !== undefined) this.#closeError ??= err;
-    this.#pending = undefined;
-    this.#pendingStrings = 0;
-    this.#pendingBytes = 0;
+    this.#clearPending();
     this.#transport.destroy();
   }
 
@@ -544,18 +628,18 @@ export class Connection {
    */
   compressNow(): void {
     if (this.#finalized) return;
-    if (this.#pendingBytes > 0 && !this.#ended) this.#writeOut();
+    if (this.#queue !== undefined && !this.#ended) this.#writeOut();
     this.#transport.compressNow();
   }
 
   /** @internal Compression once what is queued now has reached the kernel (the seed's flushed event). */
   compressAfterDrain(): void {
     if (this.#finalized) return;
-    if (this.#pendingBytes === 0 && this.#transport.writableLength === 0) {
+    if (this.#queue === undefined && this.#transport.writableLength === 0) {
       this.#transport.compressNow();
       return;
     }
-    if (this.#pendingBytes > 0 && !this.#ended) this.#writeOut();
+    if (this.#queue !== undefined && !this.#ended) this.#writeOut();
     this.#transport.compressAfterDrain();
   }
 
@@ -566,7 +650,7 @@ export class Connection {
    */
   uncompress(): void {
     if (this.#finalized) return;
-    if (this.#pendingBytes > 0 && !this.#ended) this.#writeOut();
+    if (this.#queue !== undefined && !this.#ended) this.#writeOut();
     this.#transport.uncompress();
   }
 
@@ -581,9 +665,7 @@ export class Connection {
     this.#closeError ??= new IrcLimitError('ERR_SENDQ_EXCEEDED', `SendQ exceeded: ${queued} bytes queued, limit ${limit}`, limit);
     this.#closeReason ??= 'SendQ exceeded';
     this.disconnecting = 'SendQ exceeded';
-    this.#pending = undefined;
-    this.#pendingStrings = 0;
-    this.#pendingBytes = 0;
+    this.#clearPending();
     const t = this.#transport;
     t.dropHeld();
     if (t.writable) t.write(SENDQ_ERROR);
@@ -727,9 +809,7 @@ export class Connection {
     if (this.disconnecting === false) this.disconnecting = this.#closeReason ?? 'Connection closed';
     unschedule(this);
     this.#flood?.clear();
-    this.#pending = undefined;
-    this.#pendingStrings = 0;
-    this.#pendingBytes = 0;
+    this.#clearPending();
     if (this.#admissionKey !== undefined) this.#admission?.release(this.#admissionKey);
     this.#hooks.closed(this, this.#closeReason ?? 'Connection closed', this.#closeError);
   }

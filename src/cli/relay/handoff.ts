@@ -6,6 +6,7 @@
  */
 import type { Connection } from '../../index.js';
 import type { RelayContext } from './context.js';
+import { isValidNick } from './registration.js';
 import { Client, type RelayState } from './state.js';
 
 interface ClientRecord {
@@ -53,6 +54,8 @@ export function restoreChannels(state: RelayState, data: unknown): void {
   savedChannels.set(state, byName);
 }
 
+const USER_RE = /^~?[A-Za-z0-9._-]+$/;
+
 const savedChannels = new WeakMap<RelayState, Map<string, ChannelRecord>>();
 
 /** A client record from the predecessor, on its adopted connection. */
@@ -64,12 +67,13 @@ export function restoreClient(ctx: RelayContext, conn: Connection, data: unknown
   if (data === null || typeof data !== 'object') return client;
   // From another process: every field checked, none trusted to have its type.
   const rec = data as Partial<Record<keyof ClientRecord, unknown>>;
-  if (typeof rec.user === 'string') client.setUser(rec.user);
+  // Sources are written unchecked (messaging.ts plainLine): the user name keeps USER's characters.
+  if (typeof rec.user === 'string' && USER_RE.test(rec.user)) client.setUser(rec.user);
   client.realname = typeof rec.realname === 'string' ? rec.realname : '';
   client.registered = rec.registered === true;
   client.capNegotiating = rec.capNegotiating === true;
   client.caps = typeof rec.caps === 'number' ? rec.caps : 0;
-  if (typeof rec.nick === 'string') {
+  if (typeof rec.nick === 'string' && isValidNick(rec.nick)) {
     client.setNick(rec.nick);
     // Two records for one nick cannot come from one predecessor; keep the first all the same.
     if (client.folded !== undefined && !state.nicks.has(client.folded)) state.nicks.set(client.folded, client);

@@ -2,7 +2,7 @@
 import { IRC_LIMITS, textByteLength, type IrcMessage } from '../../index.js';
 import type { RelayContext } from './context.js';
 import { deliverToChannel, deliverToClient, deliverToClients } from './fanout.js';
-import { CAP_ECHO_MESSAGE, type Client } from './state.js';
+import { CAP_ECHO_MESSAGE, CAP_MESSAGE_TAGS, CAP_SERVER_TIME, type Client } from './state.js';
 
 /**
  * Relays a message to each of its comma-separated targets. NOTICE never gets
@@ -25,13 +25,15 @@ export function message(ctx: RelayContext, client: Client, msg: IrcMessage): voi
   }
   const clientTags = clientOnlyTags(msg);
   const echo = client.has(CAP_ECHO_MESSAGE);
+  // Text from the wire was proven free of CR, LF and NUL by the parser.
+  const parsed = msg.raw !== undefined;
   // Nearly every message has one target: no list to split then.
   if (targets.indexOf(',') < 0) {
-    messageTo(ctx, client, command, targets, text, clientTags, echo, quiet, tagsOnly);
+    messageTo(ctx, client, command, targets, text, clientTags, echo, quiet, tagsOnly, parsed);
     return;
   }
   for (const target of targets.split(',')) {
-    if (target !== '') messageTo(ctx, client, command, target, text, clientTags, echo, quiet, tagsOnly);
+    if (target !== '') messageTo(ctx, client, command, target, text, clientTags, echo, quiet, tagsOnly, parsed);
   }
 }
 
@@ -45,6 +47,7 @@ function messageTo(
   echo: boolean,
   quiet: boolean,
   tagsOnly: boolean,
+  parsed: boolean,
 ): void {
   if (target.charCodeAt(0) === HASH) {
     const channel = ctx.state.findChannel(target);
@@ -65,6 +68,14 @@ function messageTo(
     if (!quiet) ctx.reply(client, '401', target, 'No such nick/channel');
     return;
   }
+  if (parsed && !tagsOnly && rcpt.local && seesPlain(rcpt, clientTags) && (!echo || rcpt === client || seesPlain(client, clientTags))) {
+    // The commonest line of all, one client to another, written without
+    // formatLine's checks: each part is proven safe already (see plainLine).
+    const line = plainLine(client.prefix, command, rcpt.target, fitText(client.prefix, command, rcpt.target, text));
+    if (echo && rcpt !== client) ctx.backend.sendProvenLine(line, rcpt.conn, client.conn);
+    else ctx.backend.sendProvenLine(line, rcpt.conn);
+    return;
+  }
   const params = tagsOnly ? [rcpt.target] : [rcpt.target, fitText(client.prefix, command, rcpt.target, text)];
   const out = { source: client.prefix, command, params };
   if (!rcpt.local) {
@@ -77,6 +88,25 @@ function messageTo(
 }
 
 const HASH = 0x23;
+const COLON = 0x3a;
+
+/** Whether a client gets the message without tags: no server-time, and no client tags it could see. */
+function seesPlain(client: Client, clientTags: Record<string, string> | undefined): boolean {
+  return (client.caps & CAP_SERVER_TIME) === 0 && (clientTags === undefined || (client.caps & CAP_MESSAGE_TAGS) === 0);
+}
+
+/**
+ * `:source COMMAND target text` as formatLine would write it, without its
+ * checks, for parts that cannot fail them: the source is the client's
+ * `nick!user@host` (a nick by NICK's rules, a user name of `[A-Za-z0-9._-]`,
+ * an address; the same checks on a hand-off), the command one of the relay's
+ * table, the target a registered nick, and the text a trailing parameter of a
+ * parsed line (so no CR, LF or NUL), perhaps cut by `fitText`. With CRLF.
+ */
+function plainLine(source: string, command: string, target: string, text: string): string {
+  const colon = text === '' || text.charCodeAt(0) === COLON || text.indexOf(' ') >= 0;
+  return `:${source} ${command} ${target} ${colon ? ':' : ''}${text}\r\n`;
+}
 
 /** The client-only tags (`+key`) of a message, or undefined when it has none. */
 function clientOnlyTags(msg: IrcMessage): Record<string, string> | undefined {
