@@ -815,19 +815,6 @@ export class Backend extends EventEmitter<BackendEvents> {
     return this.#sendBuffer(encodeText(line + '\r\n'), targets);
   }
 
-  /**
-   * @internal A whole line (CRLF included) to one or two connections, with
-   * no check: for callers that built it only from parts proven safe (the
-   * relay's one-client messages). Scanning it again would copy it first, as
-   * V8 flattens a concatenated string to search it.
-   */
-  sendProvenLine(line: string, a: Connection, b?: Connection): number {
-    const hooks = this.#hooks;
-    if (b === undefined) return a.enqueue(line, hooks) ? 1 : 0;
-    const buf = encodeText(line);
-    return (a.enqueue(buf, hooks) ? 1 : 0) + (b.enqueue(buf, hooks) ? 1 : 0);
-  }
-
   #encode(message: IrcMessage | IrcMessageInit): Buffer {
     // encodeText gives back the exact bytes a peer sent, legacy 8-bit text included.
     return encodeText(formatLine(message, this.#formatOpts) + '\r\n');

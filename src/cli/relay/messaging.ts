@@ -72,8 +72,8 @@ function messageTo(
     // The commonest line of all, one client to another, written without
     // formatLine's checks: each part is proven safe already (see plainLine).
     const line = plainLine(client.prefix, command, rcpt.target, fitText(client.prefix, command, rcpt.target, text));
-    if (echo && rcpt !== client) ctx.backend.sendProvenLine(line, rcpt.conn, client.conn);
-    else ctx.backend.sendProvenLine(line, rcpt.conn);
+    if (echo && rcpt !== client) ctx.backend.sendLine(line, rcpt.conn, client.conn);
+    else ctx.backend.sendLine(line, rcpt.conn);
     return;
   }
   const params = tagsOnly ? [rcpt.target] : [rcpt.target, fitText(client.prefix, command, rcpt.target, text)];
@@ -101,11 +101,12 @@ function seesPlain(client: Client, clientTags: Record<string, string> | undefine
  * `nick!user@host` (a nick by NICK's rules, a user name of `[A-Za-z0-9._-]`,
  * an address; the same checks on a hand-off), the command one of the relay's
  * table, the target a registered nick, and the text a trailing parameter of a
- * parsed line (so no CR, LF or NUL), perhaps cut by `fitText`. With CRLF.
+ * parsed line (so no CR, LF or NUL), perhaps cut by `fitText`. `sendLine`
+ * still refuses CR, LF and NUL in the whole line.
  */
 function plainLine(source: string, command: string, target: string, text: string): string {
   const colon = text === '' || text.charCodeAt(0) === COLON || text.indexOf(' ') >= 0;
-  return `:${source} ${command} ${target} ${colon ? ':' : ''}${text}\r\n`;
+  return `:${source} ${command} ${target} ${colon ? ':' : ''}${text}`;
 }
 
 /** The client-only tags (`+key`) of a message, or undefined when it has none. */
