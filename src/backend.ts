@@ -391,13 +391,19 @@ export class Backend extends EventEmitter<BackendEvents> {
       server = inherit.server;
     } else {
       server = net.createServer();
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ fd: opts.fd }, () => {
-          server.off('error', reject);
-          resolve();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ fd: opts.fd }, () => {
+            server.off('error', reject);
+            resolve();
+          });
         });
-      });
+      } catch (err) {
+        // No listener was made: its TLS context (and any file watch) goes now.
+        this.#dropAcceptor(config);
+        throw err;
+      }
     }
     const address = server.address();
     const unix = typeof address === 'string';
@@ -554,6 +560,7 @@ export class Backend extends EventEmitter<BackendEvents> {
         await setSocketMode(target.path, mode);
       } catch (err) {
         this.#closeServer(listener, server);
+        this.#dropAcceptor(listener);
         this.emit('listenerFailure', listener, err as NodeJS.ErrnoException);
         throw err;
       }
@@ -619,6 +626,9 @@ export class Backend extends EventEmitter<BackendEvents> {
       throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'protocols' and 'origin' are for WebSocket connectors (with 'url')`);
     }
     const { path, bindAddr } = opts;
+    if (bindAddr !== undefined && net.isIP(bindAddr) === 0) {
+      throw new IrcArgumentError('ERR_INVALID_OPTION', `${where}: 'bindAddr' must be an IPv4 or IPv6 address, got ${JSON.stringify(bindAddr)}`);
+    }
     let addr = '';
     let port = 0;
     if (path !== undefined) {
@@ -1019,8 +1029,8 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   /** A listener stops: its acceptor no longer follows reloads, and a context of its own stops watching. */
-  #dropAcceptor(l: Listener): void {
-    const acceptor = l.config.tlsAcceptor;
+  #dropAcceptor(l: Listener | ListenerConfig): void {
+    const acceptor = 'config' in l ? l.config.tlsAcceptor : l.tlsAcceptor;
     if (acceptor === undefined) return;
     acceptor.close();
     if (acceptor.credentials !== this.#credentials) {

@@ -234,7 +234,18 @@ export class Connector {
       done(err, undefined);
     }, this.#timeout);
     this.#timer.unref();
-    this.#dial = this.#dialWire(done);
+    let dial: Dial;
+    try {
+      dial = this.#dialWire(done);
+    } catch (err) {
+      // net.connect, tls.connect and new WebSocket throw at once for some options (a bad cipher
+      // list, a subprotocol with a space): an attempt that failed, not a connector left half-made.
+      done(err instanceof Error ? err : new Error(String(err)), undefined);
+      return;
+    }
+    // `done` may have run inside the dial (TypeScript cannot see the closure set `settled`).
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
+    if (!settled) this.#dial = dial;
   }
 
   #opened(transport: Transport): void {

@@ -371,3 +371,18 @@ test('full jitter by default: each announced delay lies in [0, cap] and the caps
     assert.ok(d >= 0 && d <= (caps[i] as number), `retry ${i + 1}: ${d} outside [0, ${caps[i]}]`);
   });
 });
+
+test('an attempt that throws at once (a cipher list TLS refuses) fails like any attempt: the promise rejects, nothing is left pending, nothing is thrown later', { timeout: 15_000 }, async () => {
+  const server = newBackend();
+  const { port } = await server.createListener({ addr: '127.0.0.1', port: 0 });
+  const client = newBackend();
+  const closed = once(client, 'connectorClosed');
+  const p = client.createConnector({ addr: '127.0.0.1', port, tls: { ciphers: 'no-such-cipher' } });
+  await assert.rejects(p, (err: NodeJS.ErrnoException) => typeof err.code === 'string');
+  await closed;
+  assert.equal(p.connector.state, 'closed');
+  assert.equal(client.pendingConnectors.size, 0);
+  assert.throws(() => client.createConnector({ addr: '127.0.0.1', port, bindAddr: 'localhost' }), { code: 'ERR_INVALID_OPTION' });
+  assert.equal(client.pendingConnectors.size, 0);
+});
+

@@ -242,6 +242,69 @@ describe('relay links', () => {
     assert.match(await b.logged(/link a\.test up/), /\(out, plain\)/);
   });
 
+  /** A raw server linked in as `name`, its burst written; resolves once the relay has taken all of it. */
+  async function rawServer(r: Logged, name: string, burst: readonly string[]): Promise<LineClient> {
+    const peer = await LineClient.connect(r.port);
+    peer.write(`PASS ${PASSWORD} 0210 IRC|x`, `SERVER ${name} 1 :${name}`, ...burst);
+    await r.logged(new RegExp(`link ${name.replace(/\./g, '\\.')} up`));
+    await serverSync(peer, 'burst');
+    return peer;
+  }
+
+  /** Every line the peer sent before is handled once the relay answers this PING. */
+  async function serverSync(peer: LineClient, token: string): Promise<void> {
+    peer.write(`PING :${token}`);
+    await once(peer.socket, 'line', { filter: () => peer.lines.some((l) => new RegExp(` PONG \\S+ :?${token}$`).test(l)) });
+  }
+
+  test('a link peer speaks only for its own side: KICK, TOPIC and KILL in the name of a local user or one behind another link are ignored, not passed on', async () => {
+    const a = await relay({ name: 'a.test', acceptLinks: ['evil.test', 'other.test'] });
+    const alice = await user(a, 'alice');
+    alice.send('JOIN #x', 'TOPIC #x :the real topic');
+    await alice.expect(/ TOPIC #x :the real topic$/);
+    const other = await rawServer(a, 'other.test', ['NICK carol 1 carol host.test 1 + :Carol', 'NJOIN #x :carol']);
+    await alice.expect(/^:carol!carol@host\.test JOIN :?#x$/);
+    const evil = await rawServer(a, 'evil.test', ['NICK mallory 1 m host.test 1 + :M', 'NJOIN #x :mallory']);
+    await alice.expect(/^:mallory!m@host\.test JOIN :?#x$/);
+    const before = other.lines.length;
+    evil.write(':carol KICK #x alice :spoofed', ':alice TOPIC #x :spoofed topic', ':carol KILL alice :spoofed', '::x TOPIC #x :boom');
+    await serverSync(evil, 'after-spoof');
+    await serverSync(other, 'after-spoof');
+    assert.deepEqual(other.lines.slice(before).filter((l) => !/ PONG /.test(l)), [], 'nothing forged reached the other server');
+    alice.send('TOPIC #x');
+    await alice.expect(/ 332 alice #x :the real topic$/);
+    // Still in the channel, still connected, and a JOIN elsewhere works (a forged topic setter cannot break 333).
+    alice.send('JOIN #y');
+    await alice.expect(/ 366 alice #y /);
+    // A line from a user of the peer's own side still goes everywhere, with its resolved source.
+    evil.write(':mallory TOPIC #x :fair topic');
+    await alice.expect(/^:mallory!m@host\.test TOPIC #x :fair topic$/);
+    await once(other.socket, 'line', { filter: () => other.lines.some((l) => /^:mallory TOPIC #x :fair topic$/.test(l)) });
+  });
+
+  test("a server's own PRIVMSG without a prefix reaches local members and the other links, from that server", async () => {
+    const a = await relay({ name: 'a.test', acceptLinks: ['evil.test', 'other.test'] });
+    const alice = await user(a, 'alice');
+    alice.send('JOIN #x');
+    await alice.expect(/ 366 /);
+    const other = await rawServer(a, 'other.test', ['NICK carol 1 carol host.test 1 + :Carol', 'NJOIN #x :carol']);
+    const evil = await rawServer(a, 'evil.test', []);
+    evil.write('PRIVMSG #x :server notice');
+    await alice.expect(/^:evil\.test PRIVMSG #x :server notice$/);
+    await once(other.socket, 'line', { filter: () => other.lines.some((l) => /^:evil\.test PRIVMSG #x :server notice$/.test(l)) });
+  });
+
+  test('a token of a server that was SQUIT cannot bring users back onto it (no user outlives its link)', async () => {
+    const a = await relay({ name: 'a.test', acceptLinks: ['evil.test'] });
+    const alice = await user(a, 'alice');
+    const evil = await rawServer(a, 'evil.test', [':evil.test SERVER c.test 2 7 :c', ':evil.test SQUIT c.test :gone']);
+    evil.write('NICK ghost 2 g host.test 7 + :G');
+    await evil.waitClosed();
+    await a.logged(/link evil\.test down/);
+    alice.send('NICK ghost');
+    await alice.expect(/^:alice!\S+ NICK :?ghost$/);
+  });
+
   test('a peer with a malformed burst is dropped; the relay keeps its clients', async () => {
     const a = await relay({ name: 'a.test', acceptLinks: ['evil.test'] });
     const alice = await user(a, 'alice');

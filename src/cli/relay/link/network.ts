@@ -127,13 +127,15 @@ export class Network implements NetworkHooks {
       this.drop(link, `ID "${peer.name}" already registered`);
       return;
     }
+    // zlib needs a byte stream: a server that links in over a WebSocket listener runs plain.
+    const canZip = this.config.compress && link.conn.kind !== 'ws' && link.conn.kind !== 'wss';
     if (link.direction === 'in') {
-      this.send(link, passMessage(this.config.password, this.config.compress));
+      this.send(link, passMessage(this.config.password, canZip));
       this.send(link, serverMessage(this.me.name, this.config.info));
     }
     // Both sides switch right after the peer's SERVER line, as ngIRCd does: what we
     // queued so far (our PASS and SERVER) goes plain, the burst compressed.
-    const compressed = this.config.compress && pass.compress;
+    const compressed = canZip && pass.compress;
     if (compressed) this.ctx.backend.setCompressedLinkNow(link.conn);
     const entry = this.servers.add(peer.name, peer.info, 1, this.me, link);
     link.server = entry;
@@ -193,6 +195,9 @@ export class Network implements NetworkHooks {
   split(server: ServerEntry, reason: string, from: Link): void {
     const uplink = server.uplink ?? this.me;
     const lost = this.servers.removeTree(server);
+    // A peer's token for a server that is gone must not bring users back onto it.
+    const gone = new Set(lost);
+    for (const l of this.#links.values()) for (const [token, entry] of l.tokens) if (gone.has(entry)) l.tokens.delete(token);
     const why = `${uplink.name} ${server.name}`;
     for (const s of lost) for (const user of [...s.users]) this.removeUser(user, why);
     this.broadcast({ source: uplink.name, command: 'SQUIT', params: [server.name, reason] }, from);

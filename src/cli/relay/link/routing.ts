@@ -156,7 +156,7 @@ function introduce(net: Network, link: Link, msg: IrcMessage): void {
   }
   // The peer numbers servers its own way; its own users come with hop count 1, whatever token it uses.
   const server = h === 1 ? link.server : link.tokens.get(token);
-  if (server === undefined) {
+  if (server === undefined || net.servers.find(server.name) !== server) {
     net.drop(link, `NICK ${nickname} on unknown server token ${token}`);
     return;
   }
@@ -244,10 +244,10 @@ function kill(net: Network, link: Link, msg: IrcMessage): void {
   const [nickname, path] = msg.params;
   if (nickname === undefined) return;
   const user = net.ctx.state.findNick(nickname);
-  if (user === undefined) return;
-  const by = msg.source?.split('!')[0] ?? link.server?.name ?? '?';
-  const reason = `Killed (${by} (${path ?? ''}))`;
-  net.broadcast({ source: msg.source, command: 'KILL', params: msg.params }, link);
+  const sender = linkSender(net, link, msg);
+  if (user === undefined || sender === undefined) return;
+  const reason = `Killed (${sender.wire} (${path ?? ''}))`;
+  net.broadcast({ source: sender.wire, command: 'KILL', params: msg.params }, link);
   if (user.local) {
     net.ctx.closeLink(user, reason);
   } else {
@@ -260,8 +260,9 @@ function kick(net: Network, link: Link, msg: IrcMessage): void {
   if (name === undefined || nickname === undefined) return;
   const channel = net.ctx.state.findChannel(name);
   const victim = net.ctx.state.findNick(nickname);
-  if (channel === undefined || victim === undefined) return;
-  const source = senderPrefix(net, link, msg);
+  const sender = linkSender(net, link, msg);
+  if (channel === undefined || victim === undefined || sender === undefined) return;
+  const source = sender.prefix;
   const params = [channel.name, victim.target, reason ?? victim.target];
   if (victim.local) {
     if (!channel.members.has(victim)) return;
@@ -271,37 +272,43 @@ function kick(net: Network, link: Link, msg: IrcMessage): void {
     if (!channel.remote.has(victim)) return;
     removeMember(net, victim, channel, { source, command: 'KICK', params });
   }
-  net.broadcast({ source: msg.source, command: 'KICK', params: msg.params }, link);
+  net.broadcast({ source: sender.wire, command: 'KICK', params: msg.params }, link);
 }
 
 function topic(net: Network, link: Link, msg: IrcMessage): void {
   const [name, text] = msg.params;
   if (name === undefined || text === undefined) return;
   const channel = net.ctx.state.findChannel(name);
-  if (channel === undefined) return;
-  const source = senderPrefix(net, link, msg);
+  const sender = linkSender(net, link, msg);
+  if (channel === undefined || sender === undefined) return;
   channel.topic = text;
-  channel.topicBy = source;
+  channel.topicBy = sender.prefix;
   channel.topicAt = Math.floor(Date.now() / 1000);
-  deliverToChannel(net.ctx.backend, channel, { source, command: 'TOPIC', params: [channel.name, text] }, undefined);
-  net.broadcast({ source: msg.source, command: 'TOPIC', params: msg.params }, link);
+  deliverToChannel(net.ctx.backend, channel, { source: sender.prefix, command: 'TOPIC', params: [channel.name, text] }, undefined);
+  net.broadcast({ source: sender.wire, command: 'TOPIC', params: msg.params }, link);
 }
 
-/** The full source for local clients: `nick!user@host` of a user, or a server's name. */
-function senderPrefix(net: Network, link: Link, msg: IrcMessage): string {
+/**
+ * Who sent a line over `link`, when it is someone behind that link: a user
+ * (`prefix` its `nick!user@host`, `wire` its nick) or a server (its name,
+ * the peer itself when the line has no source). Anything else — a local
+ * user, one behind another link, another server, a malformed source — is
+ * refused: a peer speaks only for its own side of the network.
+ */
+function linkSender(net: Network, link: Link, msg: IrcMessage): { prefix: string; wire: string } | undefined {
   const user = remoteSource(link, msg, net);
-  return user?.prefix ?? msg.source ?? link.server?.name ?? net.me.name;
+  if (user !== undefined) return { prefix: user.prefix, wire: user.nick };
+  const server = sourceServer(net, link, msg);
+  return server === undefined ? undefined : { prefix: server.name, wire: server.name };
 }
 
 /** PRIVMSG and NOTICE from a user (or a server) behind the link, to channels and nicks. */
 function message(net: Network, link: Link, msg: IrcMessage): void {
   const [targets, text] = msg.params;
   if (targets === undefined || text === undefined) return;
-  const user = remoteSource(link, msg, net);
-  const fromServer = user === undefined ? sourceServer(net, link, msg) : undefined;
-  if (user === undefined && fromServer === undefined) return;
-  const source = user?.prefix ?? (fromServer as ServerEntry).name;
-  const wire = msg.source ?? '';
+  const sender = linkSender(net, link, msg);
+  if (sender === undefined) return;
+  const { prefix: source, wire } = sender;
   const { state, backend } = net.ctx;
   for (const target of targets.split(',')) {
     if (target.startsWith('#')) {
