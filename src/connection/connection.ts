@@ -83,11 +83,16 @@ export interface ConnectionSnapshot {
   output: Buffer[];
 }
 
-// The flags of Connection's #bits.
+// The flags of Connection's #bits: one small integer instead of five boolean fields on every connection.
+/** A flush is scheduled for this turn. */
 const SCHEDULED = 1;
+/** `sendQueueHigh` fired; `sendQueueLow` is due once the queue falls below half of it. */
 const HIGH_FIRED = 2;
+/** The transport was asked to end (FIN, or a close frame). */
 const ENDED = 4;
+/** `disconnect` fired: nothing more happens on this connection. */
 const FINALIZED = 8;
+/** A hand-off is under way: input is not dispatched, reads are stopped at the socket. */
 const FROZEN = 16;
 
 /**
@@ -168,45 +173,12 @@ export class Connection {
   // Input taken out for a snapshot: put back when the hand-off is called off.
   #exportedInput: Buffer | undefined = undefined;
 
-  get #scheduled(): boolean {
-    return (this.#bits & SCHEDULED) !== 0;
+  #has(flag: number): boolean {
+    return (this.#bits & flag) !== 0;
   }
 
-  set #scheduled(on: boolean) {
-    this.#bits = on ? this.#bits | SCHEDULED : this.#bits & ~SCHEDULED;
-  }
-
-  get #highFired(): boolean {
-    return (this.#bits & HIGH_FIRED) !== 0;
-  }
-
-  set #highFired(on: boolean) {
-    this.#bits = on ? this.#bits | HIGH_FIRED : this.#bits & ~HIGH_FIRED;
-  }
-
-  get #ended(): boolean {
-    return (this.#bits & ENDED) !== 0;
-  }
-
-  set #ended(on: boolean) {
-    this.#bits = on ? this.#bits | ENDED : this.#bits & ~ENDED;
-  }
-
-  get #finalized(): boolean {
-    return (this.#bits & FINALIZED) !== 0;
-  }
-
-  set #finalized(on: boolean) {
-    this.#bits = on ? this.#bits | FINALIZED : this.#bits & ~FINALIZED;
-  }
-
-  /** A hand-off under way: input is not dispatched, reads are stopped at the socket. */
-  get #frozen(): boolean {
-    return (this.#bits & FROZEN) !== 0;
-  }
-
-  set #frozen(on: boolean) {
-    this.#bits = on ? this.#bits | FROZEN : this.#bits & ~FROZEN;
+  #set(flag: number, on: boolean): void {
+    this.#bits = on ? this.#bits | flag : this.#bits & ~flag;
   }
 
   /** @internal Connections are made by the backend. */
@@ -229,7 +201,7 @@ export class Connection {
     this.#firstLine = init.firstLineDeadline && Number.isFinite(firstLine) ? firstLine : Infinity;
     const r = init.restore;
     if (r !== undefined) {
-      this.#frozen = true;
+      this.#set(FROZEN, true);
       this.seen = r.seen;
       this.#idleMark = r.idleMark;
       this.linesIn = r.linesIn;
@@ -406,7 +378,7 @@ export class Connection {
     // What sits below our queue cannot shrink before the next flush: read it
     // once per batch, not once per line of a fan-out.
     const q = (this.#queue ??= new OutQueue());
-    if (!this.#scheduled) q.below = this.#transport.writableLength;
+    if (!this.#has(SCHEDULED)) q.below = this.#transport.writableLength;
     q.lines.push(line);
     if (typeof line === 'string') {
       q.strings++;
@@ -417,20 +389,20 @@ export class Connection {
     this.linesOut++;
     const below = q.bytes + q.below;
     // A UTF-16 unit is at most 3 bytes: only a queue that might be near a limit is sized exactly.
-    if (below + q.unsized * 3 >= (this.#highFired ? this.limits.sendQ : this.limits.sendQHighWater)) {
+    if (below + q.unsized * 3 >= (this.#has(HIGH_FIRED) ? this.limits.sendQ : this.limits.sendQHighWater)) {
       this.#sizePending();
       const queued = q.bytes + q.below;
       if (queued > this.limits.sendQ) {
         this.#sendQExceeded(queued);
         return false;
       }
-      if (!this.#highFired && queued >= this.limits.sendQHighWater) {
-        this.#highFired = true;
+      if (!this.#has(HIGH_FIRED) && queued >= this.limits.sendQHighWater) {
+        this.#set(HIGH_FIRED, true);
         this.#hooks.sendQueueHigh(this, queued);
       }
     }
-    if (!this.#scheduled) {
-      this.#scheduled = true;
+    if (!this.#has(SCHEDULED)) {
+      this.#set(SCHEDULED, true);
       this.#hooks.scheduleFlush(this);
     }
     return true;
@@ -442,24 +414,24 @@ export class Connection {
    * batch for the next drain, so a SendQ overflow can drop it and still say why.
    */
   flush(): void {
-    this.#scheduled = false;
+    this.#set(SCHEDULED, false);
     // Frozen for a hand-off: output waits here, in the snapshot, until a side takes it up.
-    if (this.#frozen) return;
+    if (this.#has(FROZEN)) return;
     const t = this.#transport;
     if (this.#queue !== undefined && t.writable && !t.needDrain) this.#writeOut();
     this.#checkLow();
   }
 
   #checkLow(): void {
-    if (!this.#highFired) return;
+    if (!this.#has(HIGH_FIRED)) return;
     const queued = this.queuedBytes;
     if (queued >= this.limits.sendQHighWater / 2) return;
-    this.#highFired = false;
+    this.#set(HIGH_FIRED, false);
     this.#hooks.sendQueueLow(this, queued);
   }
 
   #flushBeforeEnd(): void {
-    if (this.#queue !== undefined && !this.#ended && this.#transport.writable) this.#writeOut();
+    if (this.#queue !== undefined && !this.#has(ENDED) && this.#transport.writable) this.#writeOut();
   }
 
   #writeOut(): void {
@@ -494,7 +466,7 @@ export class Connection {
 
   /** @internal Whether the connection can move to a successor process now. */
   get movable(): boolean {
-    return !this.#finalized && this.disconnecting === false && this.#transport.movable;
+    return !this.#has(FINALIZED) && this.disconnecting === false && this.#transport.movable;
   }
 
   /**
@@ -503,7 +475,7 @@ export class Connection {
    * false when that took longer than `timeout` ms (a peer that does not read).
    */
   freeze(timeout: number): Promise<boolean> {
-    this.#frozen = true;
+    this.#set(FROZEN, true);
     this.#flood?.suspend();
     const t = this.#transport;
     t.freezeInput();
@@ -515,7 +487,7 @@ export class Connection {
       timer.unref();
       t.whenWritten(() => {
         clearTimeout(timer);
-        resolve(!this.#finalized && t.writableLength === 0);
+        resolve(!this.#has(FINALIZED) && t.writableLength === 0);
       });
     });
   }
@@ -563,15 +535,15 @@ export class Connection {
 
   /** @internal The hand-off was called off (or this is the successor's go): serve the connection again. */
   thaw(): void {
-    if (this.#finalized || !this.#frozen) return;
-    this.#frozen = false;
+    if (this.#has(FINALIZED) || !this.#has(FROZEN)) return;
+    this.#set(FROZEN, false);
     const t = this.#transport;
     if (this.#exportedInput !== undefined) {
       t.restoreInput(this.#exportedInput);
       this.#exportedInput = undefined;
     }
-    if (this.#queue !== undefined && !this.#scheduled) {
-      this.#scheduled = true;
+    if (this.#queue !== undefined && !this.#has(SCHEDULED)) {
+      this.#set(SCHEDULED, true);
       this.#hooks.scheduleFlush(this);
     }
     t.thawInput();
@@ -590,8 +562,8 @@ export class Connection {
    * close (no `disconnect` event, the peer notices nothing).
    */
   release(): void {
-    if (this.#finalized) return;
-    this.#finalized = true;
+    if (this.#has(FINALIZED)) return;
+    this.#set(FINALIZED, true);
     this.connected = false;
     this.disconnecting = 'Handed over';
     unschedule(this);
@@ -603,7 +575,7 @@ export class Connection {
 
   /** @internal Close once the queue has drained; by force after `limits.disconnectTimeout`. */
   disconnect(reason: string): void {
-    if (this.#finalized || this.disconnecting !== false) return;
+    if (this.#has(FINALIZED) || this.disconnecting !== false) return;
     this.disconnecting = reason;
     this.#closeReason ??= reason;
     if (this.#queue !== undefined && this.#transport.writable) this.#writeOut();
@@ -612,7 +584,7 @@ export class Connection {
 
   /** @internal Drop the queue and close now. */
   disconnectNow(reason: string, err?: Error): void {
-    if (this.#finalized) return;
+    if (this.#has(FINALIZED)) return;
     if (this.disconnecting === false) this.disconnecting = reason;
     this.#closeReason ??= reason;
     if (err !== undefined) this.#closeError ??= err;
@@ -627,19 +599,19 @@ export class Connection {
    * handled included — is inflated.
    */
   compressNow(): void {
-    if (this.#finalized) return;
-    if (this.#queue !== undefined && !this.#ended) this.#writeOut();
+    if (this.#has(FINALIZED)) return;
+    if (this.#queue !== undefined && !this.#has(ENDED)) this.#writeOut();
     this.#transport.compressNow();
   }
 
   /** @internal Compression once what is queued now has reached the kernel (the seed's flushed event). */
   compressAfterDrain(): void {
-    if (this.#finalized) return;
+    if (this.#has(FINALIZED)) return;
     if (this.#queue === undefined && this.#transport.writableLength === 0) {
       this.#transport.compressNow();
       return;
     }
-    if (this.#queue !== undefined && !this.#ended) this.#writeOut();
+    if (this.#queue !== undefined && !this.#has(ENDED)) this.#writeOut();
     this.#transport.compressAfterDrain();
   }
 
@@ -649,14 +621,14 @@ export class Connection {
    * goes out compressed, every later send plain.
    */
   uncompress(): void {
-    if (this.#finalized) return;
-    if (this.#queue !== undefined && !this.#ended) this.#writeOut();
+    if (this.#has(FINALIZED)) return;
+    if (this.#queue !== undefined && !this.#has(ENDED)) this.#writeOut();
     this.#transport.uncompress();
   }
 
   #end(deadline: number): void {
-    if (this.#ended) return;
-    this.#ended = true;
+    if (this.#has(ENDED)) return;
+    this.#set(ENDED, true);
     this.#transport.end(deadline);
   }
 
@@ -682,7 +654,7 @@ export class Connection {
     const next = opts === false ? undefined : new Flood(checkFlood(`connection ${this.id}`, opts));
     const held = this.#flood?.clear();
     this.#flood = next;
-    if (held === undefined || this.#finalized) return;
+    if (held === undefined || this.#has(FINALIZED)) return;
     const t = this.#transport;
     try {
       this.#deliver(held);
@@ -693,7 +665,7 @@ export class Connection {
   }
 
   #dispatch(): void {
-    if (this.#frozen) return;
+    if (this.#has(FROZEN)) return;
     const flood = this.#flood;
     if (flood?.holding === true) return;
     const t = this.#transport;
@@ -781,7 +753,7 @@ export class Connection {
 
   /** @internal */
   onDeadline(): void {
-    if (this.#finalized) return;
+    if (this.#has(FINALIZED)) return;
     const now = Date.now();
     if (this.linesIn === 0 && now - this.seen >= this.#firstLine) {
       const limit = this.#firstLine;
@@ -799,8 +771,8 @@ export class Connection {
   }
 
   #finalize(err: Error | undefined): void {
-    if (this.#finalized) return;
-    this.#finalized = true;
+    if (this.#has(FINALIZED)) return;
+    this.#set(FINALIZED, true);
     this.connected = false;
     if (err !== undefined) {
       this.#closeError ??= err;
