@@ -19,64 +19,11 @@ import { EventEmitter } from 'node:events';
 import { Backend, handOff, IrcHandoffError, receiveHandoff, type Connection, type Listener } from '../../src/index.js';
 import { wrap, type ToSuccessor } from '../../src/handoff/protocol.js';
 import { once } from '../helpers/net.js';
+import { IrcClient } from '../helpers/relay-process.js';
 import { localhostCert } from '../helpers/tls-cert.js';
 
 const T = { timeout: 20_000 };
 const SUCCESSOR = fileURLToPath(new URL('../helpers/handoff-successor.js', import.meta.url));
-
-/** A raw line client: the lines it got, and a wait for one that matches. */
-class LineClient {
-  readonly lines: string[] = [];
-  closed = false;
-  #buf = '';
-  #waiters: (() => void)[] = [];
-
-  constructor(readonly socket: net.Socket | tls.TLSSocket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      this.#buf += chunk;
-      let i: number;
-      while ((i = this.#buf.indexOf('\n')) >= 0) {
-        this.lines.push(this.#buf.slice(0, i).replace(/\r$/, ''));
-        this.#buf = this.#buf.slice(i + 1);
-      }
-      for (const w of this.#waiters.splice(0)) w();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      for (const w of this.#waiters.splice(0)) w();
-    });
-    socket.on('error', () => {
-      // 'close' follows.
-    });
-  }
-
-  static async tcp(port: number): Promise<LineClient> {
-    const s = net.connect(port, '127.0.0.1');
-    await once(s, 'connect');
-    return new LineClient(s);
-  }
-
-  send(text: string): void {
-    this.socket.write(text);
-  }
-
-  async waitFor(pred: (lines: readonly string[]) => boolean, what: string, ms = 8_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!pred(this.lines)) {
-      if (this.closed) throw new Error(`closed while waiting for ${what}; got ${JSON.stringify(this.lines.slice(-5))}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.lines.slice(-5))}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-  }
-}
 
 function echoBackend(opts: ConstructorParameters<typeof Backend>[0] = {}): Backend {
   const backend = new Backend(opts);
@@ -102,7 +49,7 @@ describe('hand-off to a successor process', () => {
   test('a line split across the hand-off is parsed whole on the new side; output queued meanwhile arrives once, in order', T, async () => {
     const backend = echoBackend();
     const listener: Listener = await backend.createListener({ addr: '127.0.0.1', admission: false });
-    const client = await LineClient.tcp(listener.port);
+    const client = await IrcClient.tcp(listener.port);
     client.send('HELLO :before\r\n');
     await client.waitFor((l) => l.includes(`ECHO ${process.pid} HELLO before`), 'the first echo');
     const [conn] = [...backend.connections.values()] as [Connection];
@@ -133,7 +80,7 @@ describe('hand-off to a successor process', () => {
     assert.deepEqual(outs, [...Array(sent).keys()], 'every queued line once, in order');
     assert.ok(sent > 0);
     // New connections land on the successor, through the listening socket it took over.
-    const late = await LineClient.tcp(listener.port);
+    const late = await IrcClient.tcp(listener.port);
     late.send('NEW :conn\r\n');
     await late.waitFor((l) => l.includes(`ECHO ${child.pid} NEW conn`), 'a new connection served by the successor');
     assert.equal(client.closed, false);
@@ -149,10 +96,10 @@ describe('hand-off to a successor process', () => {
     try {
       const backend = echoBackend();
       await backend.createListener({ path: file, admission: false });
-      const connectUnix = async (): Promise<LineClient> => {
+      const connectUnix = async (): Promise<IrcClient> => {
         const s = net.connect(file);
         await once(s, 'connect');
-        return new LineClient(s);
+        return new IrcClient(s);
       };
       const client = await connectUnix();
       client.send('U :1\r\n');
@@ -179,7 +126,7 @@ describe('hand-off to a successor process', () => {
   test('lines held back by fakelag move with the connection: each dispatched once, in order, by the successor', T, async () => {
     const backend = echoBackend();
     const listener = await backend.createListener({ addr: '127.0.0.1', admission: false, flood: { rate: 0.5, burst: 1 } });
-    const client = await LineClient.tcp(listener.port);
+    const client = await IrcClient.tcp(listener.port);
     client.send('F :1\r\nF :2\r\nF :3\r\n');
     await client.waitFor((l) => l.includes(`ECHO ${process.pid} F 1`), 'the first line, within the burst');
     // F 2 is held by fakelag (2 s), F 3 waits in the decoder.
@@ -198,7 +145,7 @@ describe('hand-off to a successor process', () => {
   test('a successor that crashes mid-hand-off: the old process takes everything back and keeps serving', T, async () => {
     const backend = echoBackend();
     const listener = await backend.createListener({ addr: '127.0.0.1', admission: false });
-    const clients = await Promise.all([1, 2, 3].map(() => LineClient.tcp(listener.port)));
+    const clients = await Promise.all([1, 2, 3].map(() => IrcClient.tcp(listener.port)));
     for (const [i, c] of clients.entries()) c.send(`PING :${i}\r\n`);
     for (const [i, c] of clients.entries()) await c.waitFor((l) => l.includes(`ECHO ${process.pid} PING ${i}`), 'echo');
     clients[0]?.send('PART :ial');
@@ -210,7 +157,7 @@ describe('hand-off to a successor process', () => {
     for (const [i, c] of clients.entries()) await c.waitFor((l) => l.includes(`ECHO ${process.pid} AFTER ${i}`), 'served by the old process');
     assert.ok(clients[0]?.lines.includes(`ECHO ${process.pid} PART ial-line`));
     // The listener is still ours too.
-    const late = await LineClient.tcp(listener.port);
+    const late = await IrcClient.tcp(listener.port);
     late.send('LATE :x\r\n');
     await late.waitFor((l) => l.includes(`ECHO ${process.pid} LATE x`), 'a new connection on the old process');
     for (const c of [...clients, late]) {
@@ -223,7 +170,7 @@ describe('hand-off to a successor process', () => {
   test('a successor speaking another protocol version is refused; nothing moves', T, async () => {
     const backend = echoBackend();
     const listener = await backend.createListener({ addr: '127.0.0.1', admission: false });
-    const client = await LineClient.tcp(listener.port);
+    const client = await IrcClient.tcp(listener.port);
     const child = successor('old-version');
     const exited = once(child, 'exit');
     await assert.rejects(handOff(backend, child), (err: unknown) => err instanceof IrcHandoffError && err.code === 'ERR_HANDOFF_VERSION');
@@ -239,12 +186,12 @@ describe('hand-off to a successor process', () => {
     const backend = echoBackend({ tls: { key: cert.key, cert: cert.cert } });
     const plainL = await backend.createListener({ addr: '127.0.0.1', admission: false });
     const tlsL = await backend.createListener({ addr: '127.0.0.1', tls: true, admission: false });
-    const plain = await LineClient.tcp(plainL.port);
+    const plain = await IrcClient.tcp(plainL.port);
     const zsock = net.connect(plainL.port, '127.0.0.1');
     await once(zsock, 'connect');
     const tsock = tls.connect({ port: tlsL.port, host: '127.0.0.1', ca: cert.cert, servername: 'localhost' });
     await once(tsock, 'secureConnect');
-    const secure = new LineClient(tsock);
+    const secure = new IrcClient(tsock);
     plain.send('A :1\r\n');
     secure.send('B :1\r\n');
     await plain.waitFor((l) => l.length > 0, 'plain echo');
@@ -293,7 +240,7 @@ describe('hand-off to a successor process', () => {
     plain.send('A :2\r\n');
     await plain.waitFor((l) => l.includes(`ECHO ${child.pid} A 2`), 'plain served by the successor');
     // New TLS connections land on the successor (it took the TLS listening socket; its own listener is plain here).
-    const late = await LineClient.tcp(tlsL.port);
+    const late = await IrcClient.tcp(tlsL.port);
     late.send('C :1\r\n');
     await late.waitFor((l) => l.includes(`ECHO ${child.pid} C 1`), 'new connection served by the successor');
     // The links that stayed drain and end.
