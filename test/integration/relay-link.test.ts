@@ -6,41 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import { afterEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CLI_FLOOD } from '../../src/cli/relay/options.js';
-import { startRelay, type Relay, type RelayOptions } from '../../src/cli/relay/server.js';
+import type { Relay, RelayOptions } from '../../src/cli/relay/server.js';
+import { LoggedRelay } from '../helpers/logged-relay.js';
 import { Peer, registerPeer } from '../helpers/irc-peer.js';
 import { closedPort, LineClient, once } from '../helpers/net.js';
 
 const PASSWORD = 'linkpw';
 const LOCAL = { host: '127.0.0.1', port: 0 };
-
-/** A relay whose log lines are also events, so tests wait for `link NAME up` instead of sleeping. */
-class Logged {
-  readonly relay: Relay;
-  readonly lines: string[];
-  readonly events: EventEmitter;
-
-  constructor(relay: Relay, lines: string[], events: EventEmitter) {
-    this.relay = relay;
-    this.lines = lines;
-    this.events = events;
-  }
-
-  get port(): number {
-    return this.relay.ports[0]!;
-  }
-
-  /** Resolves with the first log line (already written or to come) matching `re`. */
-  async logged(re: RegExp): Promise<string> {
-    const seen = this.lines.find((l) => re.test(l));
-    if (seen !== undefined) return seen;
-    const [line] = await once(this.events, 'line', { filter: (l) => re.test(l as string) });
-    return line as string;
-  }
-}
 
 /** `ircsock relay` in a process of its own (the built CLI), so that a test can SIGKILL it. */
 class RelayChild {
@@ -79,21 +54,10 @@ const children: ChildProcess[] = [];
 const started: Relay[] = [];
 const peers: Peer[] = [];
 
-async function relay(opts: RelayOptions): Promise<Logged> {
-  const lines: string[] = [];
-  const events = new EventEmitter();
-  const r = await startRelay({
-    listen: [LOCAL],
-    linkPassword: PASSWORD,
-    linkRetry: { min: 50, max: 200 },
-    ...opts,
-    log: (l) => {
-      lines.push(l);
-      events.emit('line', l);
-    },
-  });
-  started.push(r);
-  return new Logged(r, lines, events);
+async function relay(opts: RelayOptions): Promise<LoggedRelay> {
+  const r = await LoggedRelay.start({ listen: [LOCAL], linkPassword: PASSWORD, linkRetry: { min: 50, max: 200 }, ...opts });
+  started.push(r.relay);
+  return r;
 }
 
 async function user(r: { readonly port: number }, nick: string): Promise<Peer> {
@@ -103,7 +67,7 @@ async function user(r: { readonly port: number }, nick: string): Promise<Peer> {
 }
 
 /** Relay `a.test` accepting `b.test`, and `b.test` dialling it; resolves once both see the link. */
-async function pair(aOpts: RelayOptions = {}, bOpts: RelayOptions = {}): Promise<[Logged, Logged]> {
+async function pair(aOpts: RelayOptions = {}, bOpts: RelayOptions = {}): Promise<[LoggedRelay, LoggedRelay]> {
   const a = await relay({ name: 'a.test', acceptLinks: ['b.test'], ...aOpts });
   const b = await relay({ name: 'b.test', links: [{ name: 'a.test', host: '127.0.0.1', port: a.port }], ...bOpts });
   await a.logged(/link b\.test up/);
@@ -243,7 +207,7 @@ describe('relay links', () => {
   });
 
   /** A raw server linked in as `name`, its burst written; resolves once the relay has taken all of it. */
-  async function rawServer(r: Logged, name: string, burst: readonly string[]): Promise<LineClient> {
+  async function rawServer(r: LoggedRelay, name: string, burst: readonly string[]): Promise<LineClient> {
     const peer = await LineClient.connect(r.port);
     peer.write(`PASS ${PASSWORD} 0210 IRC|x`, `SERVER ${name} 1 :${name}`, ...burst);
     await r.logged(new RegExp(`link ${name.replace(/\./g, '\\.')} up`));

@@ -6,11 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { afterEach, describe, test } from 'node:test';
-import { startRelay, type Relay, type RelayOptions } from '../../src/cli/relay/server.js';
+import type { RelayOptions } from '../../src/cli/relay/server.js';
+import { LoggedRelay } from '../helpers/logged-relay.js';
 import { registerPeer, type Peer } from '../helpers/irc-peer.js';
-import { once } from '../helpers/net.js';
 import { findNgircd, Ngircd, NGIRCD_MISSING, ngircdFeatures } from '../helpers/ngircd.js';
 import { localhostCert } from '../helpers/tls-cert.js';
 
@@ -24,37 +23,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-interface Logged {
-  relay: Relay;
-  /** Every log line so far. */
-  lines: readonly string[];
-  logged(re: RegExp): Promise<string>;
-}
-
-async function relay(opts: RelayOptions): Promise<Logged> {
-  const lines: string[] = [];
-  const events = new EventEmitter();
-  const r = await startRelay({
-    listen: [{ host: '127.0.0.1', port: 0 }],
-    linkPassword: PASSWORD,
-    linkRetry: { min: 100, max: 500 },
-    ...opts,
-    log: (l) => {
-      lines.push(l);
-      events.emit('line', l);
-    },
-  });
-  cleanups.push(() => r.close());
-  return {
-    relay: r,
-    lines,
-    async logged(re) {
-      const seen = lines.find((l) => re.test(l));
-      if (seen !== undefined) return seen;
-      const [line] = await once(events, 'line', { filter: (l) => re.test(l as string) });
-      return line as string;
-    },
-  };
+async function relay(opts: RelayOptions): Promise<LoggedRelay> {
+  const r = await LoggedRelay.start({ listen: [{ host: '127.0.0.1', port: 0 }], linkPassword: PASSWORD, linkRetry: { min: 100, max: 500 }, ...opts });
+  cleanups.push(() => r.relay.close());
+  return r;
 }
 
 async function ngircd(opts: Parameters<typeof Ngircd.start>[1]): Promise<Ngircd> {
@@ -72,7 +44,7 @@ async function user(port: number, nick: string): Promise<Peer> {
 }
 
 /** A client on ngIRCd and one on the relay meet in #chat and in private; UTF-8 both ways. */
-async function chat(ng: Ngircd, r: Logged): Promise<void> {
+async function chat(ng: Ngircd, r: LoggedRelay): Promise<void> {
   const ana = await user(ng.port, 'ana');
   const rui = await user(r.relay.ports[0]!, 'rui');
   ana.send('JOIN #chat');
