@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { IrcLimitError, IrcTimeoutError, type IrcLineTooLongError, type IrcParseError } from '../errors.js';
+import { IrcHandoffError, IrcLimitError, IrcTimeoutError, type IrcLineTooLongError, type IrcParseError } from '../errors.js';
 import type { FloodOptions, Limits } from '../limits.js';
 import type { IrcMessage } from '../message/message.js';
 import { parseLine } from '../message/parse.js';
@@ -648,9 +648,14 @@ export class Connection {
    * Replaces this connection's flood control, or lifts it with `false`: what
    * a server does once a connection turns out to be a server link (a burst is
    * thousands of lines at once) or an operator. A line held back by fakelag
-   * is dispatched at once when control is lifted or changed.
+   * is dispatched at once when control is lifted or changed. Refused
+   * (`ERR_HANDOFF_BUSY`) while a hand-off has the connection frozen: its held
+   * line is part of the snapshot on its way to the successor.
    */
   setFlood(opts: FloodOptions | false): void {
+    if (this.#has(FROZEN)) {
+      throw new IrcHandoffError('ERR_HANDOFF_BUSY', `connection ${this.id}: setFlood during a hand-off (the flood state is on its way to the successor)`);
+    }
     const next = opts === false ? undefined : new Flood(checkFlood(`connection ${this.id}`, opts));
     const held = this.#flood?.clear();
     this.#flood = next;

@@ -158,6 +158,22 @@ test("setFlood replaces the control: a connection moved to 'disconnect' mode is 
   assert.throws(() => { conn.setFlood({ rate: 0, burst: 1 }); }, { code: 'ERR_INVALID_OPTION' });
 });
 
+test('setFlood is refused (ERR_HANDOFF_BUSY) while a hand-off has the connection frozen: the held line stays for the snapshot', async () => {
+  const { backend, client, conn } = await setup({ flood: { rate: 1, burst: 1, mode: 'delay', maxDelay: 60_000 } });
+  const first = once(backend, 'input');
+  client.write(...lines(2));
+  await first;
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(await conn.freeze(1_000), true);
+  assert.throws(() => { conn.setFlood(false); }, { code: 'ERR_HANDOFF_BUSY' });
+  assert.equal(conn.snapshot().input.toString('latin1'), 'PRIVMSG #flood :line 1\r\n', 'the held line goes with the snapshot');
+  conn.thaw();
+  const next = once(backend, 'input');
+  conn.setFlood(false);
+  const [, msg] = await next;
+  assert.equal(msg.params[1], 'line 1');
+});
+
 test('ReadQ: input held back by flood control beyond limits.readQ ends the connection (ERR_READQ_EXCEEDED)', async () => {
   const { backend, client, conn } = await setup({ flood: { rate: 1, burst: 1, mode: 'delay' }, limits: { readQ: 1024 } });
   const gone = once(backend, 'disconnect');
