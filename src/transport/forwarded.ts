@@ -23,7 +23,7 @@ export type ForwardedHeader = 'x-forwarded-for' | 'forwarded' | 'x-real-ip';
  * is never taken: the first untrusted hop is the client. An unreadable hop
  * ends the chain: then nothing is taken, and the proxy stays the peer.
  */
-export function forwardedClient(headers: ForwardedHeaders, trusted: CidrList, header: ForwardedHeader = 'x-forwarded-for'): string | undefined {
+export function forwardedClient(headers: ForwardedHeaders, trusted: CidrList, header: ForwardedHeader): string | undefined {
   const value = join(headers[header]);
   if (value === undefined) return undefined;
   switch (header) {
